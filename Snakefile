@@ -1,0 +1,19 @@
+# quickgaze: EigenCAM of an FPN detector versus human saliency, per image and at scale.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/cam.smk"
+include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
+
+
+rule all:
+    input:
+        all_targets(),

@@ -1,0 +1,197 @@
+"""Datasets: which images a study has, where they and their ground truth live,
+and the embedded synthetic demo.
+
+Three kinds, selected by ``dataset.kind`` in config.yaml:
+- ``demo``: generated offline by :func:`write_demo_dataset` (images, official-
+  style maps and a SALICON 2015 fixation JSON);
+- ``folder``: an images directory, optional maps directory and optional
+  fixation source, matched by file stem;
+- ``salicon``: the official layout ``images/<split>``, ``maps/<split>``,
+  ``fixations/<split>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from quickgaze.fixations import saliency_from_fixations, valid_points
+from quickgaze.io import write_map_png
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where a dataset's files are. ``maps`` and ``fixations`` may be None;
+    ``fixations`` is a file (one for all images) or a directory (one per image)."""
+
+    images: Path
+    maps: Path | None
+    fixations: Path | None
+
+
+def demo_ids(n_images: int) -> list[str]:
+    return [f"demo_{i:03d}" for i in range(n_images)]
+
+
+def layout(dataset: dict, demo_root: str | os.PathLike) -> DatasetLayout:
+    """The layout of the dataset described by the ``dataset`` block of config.yaml."""
+    kind = dataset["kind"]
+    if kind == "demo":
+        root = Path(demo_root)
+        return DatasetLayout(root / "images", root / "maps", root / "fixations.json")
+    if kind == "folder":
+        f = dataset["folder"]
+        return DatasetLayout(
+            Path(f["images"]),
+            Path(f["maps"]) if f.get("maps") else None,
+            Path(f["fixations"]) if f.get("fixations") else None,
+        )
+    if kind == "salicon":
+        s = dataset["salicon"]
+        root, split = Path(s["root"]), s["split"]
+        fix = root / "fixations" / split
+        return DatasetLayout(root / "images" / split, root / "maps" / split,
+                             fix if fix.exists() else None)
+    raise ValueError(f"dataset.kind '{kind}' unknown; allowed: demo, folder, salicon")
+
+
+def list_images(images_dir: str | os.PathLike) -> dict[str, Path]:
+    """Image files of a directory by stem (jpg, jpeg, png), sorted by stem."""
+    d = Path(images_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"images directory '{d}' does not exist")
+    found: dict[str, Path] = {}
+    for p in sorted(d.iterdir()):
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+            if p.stem in found:
+                raise ValueError(f"two images share the stem '{p.stem}': {found[p.stem]}, {p}")
+            found[p.stem] = p
+    if not found:
+        raise FileNotFoundError(f"no .jpg/.jpeg/.png images in '{d}'")
+    return found
+
+
+def demo_scene(rng: np.random.Generator, shape: tuple[int, int] = (480, 640),
+               n_observers: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic scene: a few salient objects on a textured background.
+
+    Returns the ``(H, W, 3)`` uint8 image and ``(N, 2)`` float fixations, 0-based
+    (row, col): 85% drawn around the objects (in proportion to their size), 15%
+    from a centre-biased Gaussian; a few fall outside the image, as in real data.
+    """
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    # Background: low-contrast colour gradient plus fine noise texture.
+    base = rng.uniform(60, 140, size=3)
+    tilt = rng.uniform(-40, 40, size=3)
+    texture = rng.normal(0, 12, size=(h // 4, w // 4, 3)).repeat(4, 0).repeat(4, 1)
+    img = base + tilt * (xx / w)[..., None] + texture
+    objects = []
+    for _ in range(rng.integers(2, 5)):
+        cy, cx = rng.uniform(0.15 * h, 0.85 * h), rng.uniform(0.15 * w, 0.85 * w)
+        ry, rx = rng.uniform(25, 70), rng.uniform(25, 90)
+        inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        if rng.random() < 0.5:  # rectangles as well as ellipses
+            inside = (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
+        colour = rng.choice([0.0, 255.0], size=3)
+        colour[rng.integers(3)] = 255.0 - colour[rng.integers(3)]
+        stripes = 40 * np.sin(xx / rng.uniform(3, 8))[..., None] * (rng.random() < 0.5)
+        img = np.where(inside[..., None], colour + stripes, img)
+        objects.append((cy, cx, ry, rx))
+    n = n_observers * 8
+    weights = np.array([ry * rx for _, _, ry, rx in objects])
+    which = rng.choice(len(objects), size=n, p=weights / weights.sum())
+    centre = rng.random(n) < 0.15
+    pts = np.empty((n, 2))
+    for k in range(n):
+        if centre[k]:
+            pts[k] = rng.normal((h / 2, w / 2), (h / 5, w / 5))
+        else:
+            cy, cx, ry, rx = objects[which[k]]
+            pts[k] = rng.normal((cy, cx), (ry / 2.5, rx / 2.5))
+    return np.clip(img, 0, 255).astype(np.uint8), pts
+
+
+def write_demo_dataset(root: str | os.PathLike, n_images: int, seed: int) -> None:
+    """Write the demo dataset under ``root``: ``images/<id>.png``, ``maps/<id>.png``
+    (SALICON-style ground truth) and ``fixations.json`` (SALICON 2015 format,
+    [row, col] 1-based). Deterministic for a given ``seed``."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "maps").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, annotations = [], []
+    for num, image_id in enumerate(demo_ids(n_images)):
+        img, pts = demo_scene(rng)
+        iio.imwrite(root / "images" / f"{image_id}.png", img)
+        kept, _ = valid_points(pts, img.shape[:2])
+        gt = saliency_from_fixations(kept, img.shape[:2])
+        write_map_png(root / "maps" / f"{image_id}.png", gt)
+        images.append({"id": num, "file_name": f"{image_id}.png",
+                       "height": img.shape[0], "width": img.shape[1]})
+        # One annotation per 8 fixations, like one observer each.
+        px = np.round(pts).astype(int) + 1
+        for k in range(0, len(px), 8):
+            annotations.append({"id": len(annotations), "image_id": num, "worker_id": k // 8,
+                                "fixations": px[k:k + 8].tolist()})
+    (root / "fixations.json").write_text(
+        json.dumps({"info": {"description": "quickgaze synthetic demo", "seed": seed},
+                    "images": images, "annotations": annotations}))
+
+
+class DownloadError(RuntimeError):
+    """An archive could not be fetched or failed its checksum; the message says what to do."""
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_archive(url: str, dest: str | os.PathLike, sha256: str | None) -> None:
+    """Fetch ``url`` to ``dest`` (through a temporary name) and check its sha256.
+
+    A file already at ``dest`` (placed by hand) is only checked. Offline, the
+    error names the URL and the exact path to put the file at.
+    """
+    import urllib.request
+
+    from quickgaze.io import atomic_path
+
+    dest = Path(dest)
+    if not dest.exists():
+        try:
+            with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp:
+                with open(tmp, "wb") as fh:
+                    while block := resp.read(1 << 20):
+                        fh.write(block)
+        except Exception as err:
+            raise DownloadError(
+                f"could not download {url} ({type(err).__name__}: {err}). Download it on a "
+                f"machine with internet access and place it at '{dest.resolve()}', then rerun."
+            ) from err
+    if sha256:
+        actual = sha256_of(dest)
+        if actual != sha256.lower():
+            raise DownloadError(f"'{dest}' has sha256 {actual}, expected {sha256}; "
+                                f"delete it and download {url} again")
+
+
+def extract_archive(archive: str | os.PathLike, root: str | os.PathLike) -> None:
+    """Unzip ``archive`` into ``root`` (SALICON archives hold images/, maps/, fixations/)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(root)

@@ -1,0 +1,110 @@
+"""Detectors and their weights: torchvision FPN detectors, built once per job.
+
+Weights are ``coco`` (torchvision's COCO_V1 weights through its weights API and
+the torch hub cache), a path to a local state_dict (``.pth``), or ``none``
+(seeded random initialisation, for smoke runs only). Nothing ever falls back
+silently: missing weights or an unavailable explicit CUDA device raise errors
+that say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+SUPPORTED_MODELS = (
+    "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "retinanet_resnet50_fpn",
+    "maskrcnn_resnet50_fpn",
+)
+
+UNTRAINED_LABEL = "untrained: smoke run"
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Weights cannot be found offline; the message names the file to place where."""
+
+
+def weights_label(weights: str) -> str:
+    """Human label of a weights setting, written into every output it touches."""
+    if weights == "none":
+        return UNTRAINED_LABEL
+    if weights == "coco":
+        return "COCO_V1"
+    return f"local: {Path(weights).name}"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` means CUDA when available, else CPU. An explicit CUDA device that is
+    not available is an error, never a silent CPU run."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device '{device}' was requested but CUDA is not available on this machine "
+            f"(torch {torch.__version__}); set device: auto or cpu in config.yaml"
+        )
+    return dev
+
+
+def coco_weights(model_name: str) -> torchvision.models.WeightsEnum:
+    """torchvision's COCO_V1 weights enum member for ``model_name``."""
+    return torchvision.models.get_model_weights(model_name).COCO_V1
+
+
+def coco_checkpoint_path(model_name: str) -> Path:
+    """Where torch hub caches the COCO_V1 checkpoint of ``model_name``."""
+    url = coco_weights(model_name).url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.Module:
+    """Build a torchvision FPN detector in eval mode with the requested weights.
+
+    ``weights``: ``coco``, ``none`` or a path to a state_dict of the whole detector.
+    ``seed`` makes ``none`` reproducible.
+    """
+    if model_name not in SUPPORTED_MODELS:
+        raise ValueError(
+            f"unknown model '{model_name}'; supported: {', '.join(SUPPORTED_MODELS)}"
+        )
+    torch.manual_seed(seed)
+    model = torchvision.models.get_model(model_name, weights=None, weights_backbone=None)
+    if weights == "coco":
+        model.load_state_dict(_load_coco_state_dict(model_name))
+    elif weights != "none":
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsUnavailableError(f"weights file '{path}' does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as err:
+            raise WeightsUnavailableError(
+                f"weights file '{path}' is not a state_dict of {model_name}: {err}"
+            ) from err
+    return model.eval()
+
+
+def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
+    """Load the COCO_V1 state_dict from the hub cache, downloading it if missing."""
+    weights = coco_weights(model_name)
+    target = coco_checkpoint_path(model_name)
+    try:
+        # torchvision's own path: checks the cache, downloads into it otherwise.
+        return weights.get_state_dict(progress=False, check_hash=False)
+    except Exception as err:
+        raise WeightsUnavailableError(
+            f"COCO weights for {model_name} are not in the torch hub cache and could not "
+            f"be downloaded ({type(err).__name__}: {err}). Download {weights.url} on a "
+            f"machine with internet access and place it as '{target.name}' in "
+            f"'{target.parent}' (set TORCH_HOME to move the cache)."
+        ) from err

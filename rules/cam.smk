@@ -1,0 +1,27 @@
+# CAM batch jobs: one rule per (variant, batch); each job loads the detector
+# once and writes one record per image. update() keeps the batch's existing
+# files, so the job recomputes only the missing or stale ones.
+
+
+for variant, settings in VARIANTS.items():
+    for batch, ids in BATCHES.items():
+
+        rule:
+            name:
+                f"cam_{variant}_{batch}"
+            input:
+                images=[image_path(i) for i in ids],
+            output:
+                update([cam_path(variant, i) for i in ids]),
+            params:
+                ids=ids,
+                variant=settings,
+                device=config["device"],
+                seed=config["seed"],
+                forward_batch=config["forward_batch"],
+            resources:
+                cam_jobs=1,
+            log:
+                f"logs/{NAME}/{variant}/cam/{batch}.log",
+            script:
+                "../workflow_scripts/cam_batch.py"

@@ -1,0 +1,72 @@
+# Datasets and ground truth: the demo generator, SALICON downloads, per-image
+# ground-truth records (fixations + map at image size).
+
+
+rule demo_dataset:
+    output:
+        images=[image_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
+        maps=[official_map_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
+        fixations=f"{RESOURCES}/fixations.json",
+    params:
+        root=RESOURCES,
+        n_images=len(IMAGE_IDS),
+        seed=lookup(dpath="dataset/demo/seed", within=config, default=0),
+    log:
+        f"logs/{NAME}/demo_dataset.log",
+    script:
+        "../workflow_scripts/demo_dataset.py"
+
+
+for batch, ids in BATCHES.items():
+
+    rule:
+        name:
+            f"ground_truth_{batch}"
+        input:
+            images=[image_path(i) for i in ids],
+            maps=[m for m in map(official_map_path, ids) if m],
+            fixations=[f for f in [fixation_source()] if f],
+        output:
+            update([truth_path(i) for i in ids]),
+        params:
+            ids=ids,
+            maps={i: official_map_path(i) for i in ids},
+            fixation_format=DATASET.get("fixation_format", "auto"),
+        log:
+            f"logs/{NAME}/ground_truth/{batch}.log",
+        script:
+            "../workflow_scripts/ground_truth_batch.py"
+
+
+def salicon_archive(wildcards):
+    return config["dataset"]["salicon"]["archives"][wildcards.part]
+
+
+def salicon_extracted_flags():
+    root = DATASET["salicon"]["root"]
+    return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
+
+
+if DATASET["kind"] == "salicon":
+
+    rule download_salicon_archive:
+        output:
+            f"{DATASET['salicon']['root']}/archives/{{part}}.zip",
+        params:
+            archive=salicon_archive,
+        log:
+            f"logs/{NAME}/download_{{part}}.log",
+        script:
+            "../workflow_scripts/download_archive.py"
+
+    rule extract_salicon_archive:
+        input:
+            f"{DATASET['salicon']['root']}/archives/{{part}}.zip",
+        output:
+            touch(f"{DATASET['salicon']['root']}/.extracted_{{part}}"),
+        params:
+            root=DATASET["salicon"]["root"],
+        log:
+            f"logs/{NAME}/extract_{{part}}.log",
+        script:
+            "../workflow_scripts/extract_archive.py"

@@ -1,0 +1,24 @@
+# Evaluation batch jobs: smoothing and metrics per image, CPU only. Changing
+# evaluation parameters reruns these and the analysis, never a CAM.
+
+
+for variant in VARIANTS:
+    for batch, ids in BATCHES.items():
+
+        rule:
+            name:
+                f"evaluate_{variant}_{batch}"
+            input:
+                cams=[cam_path(variant, i) for i in ids],
+                truths=[truth_path(i) for i in ids],
+            output:
+                smooth=update([smooth_path(variant, i) for i in ids]),
+                metrics=update([metrics_path(variant, i) for i in ids]),
+            params:
+                ids=ids,
+                variant=variant,
+                sigma=config["evaluation"]["sigma"],
+            log:
+                f"logs/{NAME}/{variant}/evaluate/{batch}.log",
+            script:
+                "../workflow_scripts/evaluate_batch.py"

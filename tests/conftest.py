@@ -1,0 +1,73 @@
+"""Shared helpers: real Snakemake runs in temporary directories, real SALICON examples."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    """``shared/data`` beside the checkout (or QUICKGAZE_SHARED_DATA)."""
+    for candidate in (os.environ.get("QUICKGAZE_SHARED_DATA"), REPO.parent / "shared" / "data",
+                      Path("/work/shared/data")):
+        if candidate and Path(candidate, "salicon-train-examples").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def salicon_examples() -> Path:
+    """The ten real SALICON train images with their real fixations (read-only)."""
+    data = shared_data()
+    if data is None:
+        pytest.skip("shared/data/salicon-train-examples not found (set QUICKGAZE_SHARED_DATA)")
+    return data / "salicon-train-examples"
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def write_config(workdir: Path, overrides: dict, replace_variants: dict | None = None) -> Path:
+    """Write ``workdir/config.yaml``: the repository's config.yaml with ``overrides``
+    merged in (and its variants replaced by ``replace_variants`` when given)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config = deep_merge(config, overrides)
+    if replace_variants is not None:
+        config["variants"] = replace_variants
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in ``workdir`` as a subprocess."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+# A small, fast, real detector for workflow tests that are about orchestration.
+FAST_VARIANT = {"model": "fasterrcnn_mobilenet_v3_large_320_fpn", "weights": "none",
+                "input_scale": "native"}

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from quickgaze.batch import log_to_file
+from quickgaze.jobs import cam_job
+
+log_to_file(snakemake.log[0])
+ids = snakemake.params.ids
+cam_job(
+    ids,
+    images=dict(zip(ids, map(Path, snakemake.input.images))),
+    outputs=dict(zip(ids, map(Path, snakemake.output))),
+    variant=dict(snakemake.params.variant),
+    device=snakemake.params.device,
+    seed=snakemake.params.seed,
+    forward_batch=snakemake.params.forward_batch,
+)

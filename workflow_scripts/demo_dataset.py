@@ -1,0 +1,5 @@
+from quickgaze.batch import log_to_file
+from quickgaze.datasets import write_demo_dataset
+
+log_to_file(snakemake.log[0])
+write_demo_dataset(snakemake.params.root, snakemake.params.n_images, snakemake.params.seed)

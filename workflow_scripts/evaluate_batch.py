@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from quickgaze.batch import log_to_file
+from quickgaze.jobs import evaluate_job
+
+log_to_file(snakemake.log[0])
+ids = snakemake.params.ids
+evaluate_job(
+    ids,
+    cams=dict(zip(ids, map(Path, snakemake.input.cams))),
+    truths=dict(zip(ids, map(Path, snakemake.input.truths))),
+    smooth_out=dict(zip(ids, map(Path, snakemake.output.smooth))),
+    metrics_out=dict(zip(ids, map(Path, snakemake.output.metrics))),
+    variant_name=snakemake.params.variant,
+    sigma=snakemake.params.sigma,
+)
