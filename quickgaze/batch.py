@@ -40,7 +40,7 @@ def stored_fingerprint(path: Path) -> str | None:
             with np.load(path) as z:
                 return str(z["fingerprint"])
         return read_json(path).get("fingerprint")
-    except Exception:  # a corrupt or foreign file is simply not fresh
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign file is simply not fresh
         return None
 
 
@@ -89,7 +89,7 @@ def log_to_file(path: str | os.PathLike) -> None:
     """Send logging, warnings and stderr of a job to its log file."""
     import sys
 
-    handle = open(path, "w", buffering=1)
+    handle = open(path, "w", buffering=1)  # noqa: SIM115 -- lives as long as the job
     sys.stderr = handle
     logging.basicConfig(stream=handle, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", force=True)

@@ -262,8 +262,8 @@ def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
     """
     h_img, w_img = image_shape
     h, w = cam.shape
-    out_h = max(h_img, int(round(h * h_img / extent[0])))
-    out_w = max(w_img, int(round(w * w_img / extent[1])))
+    out_h = max(h_img, round(h * h_img / extent[0]))
+    out_w = max(w_img, round(w * w_img / extent[1]))
     t = torch.from_numpy(np.ascontiguousarray(cam, dtype=np.float32))[None, None]
     up = F.interpolate(t, size=(out_h, out_w), mode="bilinear")[0, 0, :h_img, :w_img]
     return minmax(up).numpy()

@@ -13,6 +13,7 @@ Three kinds, selected by ``dataset.kind`` in config.yaml:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,25 +174,33 @@ def download_archive(url: str, dest: str | os.PathLike, sha256: str | None) -> N
     dest = Path(dest)
     if not dest.exists():
         try:
-            with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp:
-                with open(tmp, "wb") as fh:
-                    while block := resp.read(1 << 20):
-                        fh.write(block)
+            with (atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp,
+                  open(tmp, "wb") as fh):
+                while block := resp.read(1 << 20):
+                    fh.write(block)
         except Exception as err:
             raise DownloadError(
                 f"could not download {url} ({type(err).__name__}: {err}). Download it on a "
                 f"machine with internet access and place it at '{dest.resolve()}', then rerun."
             ) from err
+    actual = sha256_of(dest)
+    logging.getLogger("quickgaze").info("%s: sha256 %s", dest, actual)
     if sha256:
-        actual = sha256_of(dest)
         if actual != sha256.lower():
             raise DownloadError(f"'{dest}' has sha256 {actual}, expected {sha256}; "
                                 f"delete it and download {url} again")
 
 
-def extract_archive(archive: str | os.PathLike, root: str | os.PathLike) -> None:
-    """Unzip ``archive`` into ``root`` (SALICON archives hold images/, maps/, fixations/)."""
+def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Unzip ``archive`` into the folder ``dest``; a file that is not a zip (a
+    fixation JSON, say) is copied there as it is."""
+    import shutil
     import zipfile
 
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(root)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(dest)
+    else:
+        shutil.copy2(archive, dest / Path(archive).name)

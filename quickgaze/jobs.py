@@ -65,7 +65,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             record: dict[str, Any] = {"fingerprint": fp, "error": ""}
             try:
                 shape = image_shape(images[i])
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 -- any unreadable image becomes a record
                 record.update(error=f"{images[i]}: cannot read image ({err})",
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
                               n_dropped=0, map_source="", warnings="")
@@ -140,7 +140,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
             try:
                 arrays.append(read_rgb(images[i]))
                 good.append(i)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 -- any undecodable image becomes a record
                 log.warning("%s: %s", i, err)
                 save_npz(outputs[i], error=str(err), fingerprint=fp, weights_label=label)
         if not good:
@@ -200,7 +200,7 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray],
         "weights_label": str(cam.get("weights_label", "")),
         "explained_variance": float(cam.get("explained_variance", np.nan)),
         "sign_flipped": bool(cam.get("sign_flipped", False)),
-        "n_fixations": int(len(truth["points"])), "n_dropped": int(truth["n_dropped"]),
+        "n_fixations": len(truth["points"]), "n_dropped": int(truth["n_dropped"]),
         "map_source": str(truth["map_source"]),
     }
     error = str(cam.get("error", "")) or str(truth.get("error", ""))

@@ -12,6 +12,8 @@ rule analyse_variant:
         metric=config["ranking"]["metric"],
         n=config["ranking"]["n"],
         strict=config["strict"],
+    conda:
+        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/{{variant}}/analyse.log",
     script:

@@ -21,6 +21,8 @@ for variant, settings in VARIANTS.items():
                 forward_batch=config["forward_batch"],
             resources:
                 cam_jobs=1,
+            conda:
+                "../envs/quickgaze.yaml"
             log:
                 f"logs/{NAME}/{variant}/cam/{batch}.log",
             script:

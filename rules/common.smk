@@ -92,11 +92,37 @@ def analysis_path(variant, name):
     return f"{RESULTS}/{variant}/{name}"
 
 
+def parent_of_fixations(wildcards, output):
+    return str(Path(output.fixations).parent)
+
+
+def salicon_extract_dir(wildcards):
+    archive = DATASET["salicon"]["archives"][wildcards.part]
+    return f"{DATASET['salicon']['root']}/{archive.get('extract_to', '')}"
+
+
+def salicon_archive(wildcards):
+    return DATASET["salicon"]["archives"][wildcards.part]
+
+
+def salicon_extracted_flags():
+    root = DATASET["salicon"]["root"]
+    return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
+
+
+def per_image_targets(variant):
+    """Every per-image file of a variant. `all` asks for them explicitly because
+    Snakemake does not rebuild a deleted intermediate whose consumers are current."""
+    return [
+        path(variant, i) for i in IMAGE_IDS for path in (cam_path, smooth_path, metrics_path)
+    ]
+
+
 def all_targets():
     if DATASET["kind"] == "salicon" and not IMAGE_IDS:
         return salicon_extracted_flags()
-    return [
-        analysis_path(v, name)
-        for v in VARIANTS
-        for name in ("metrics.parquet", "metrics.csv", "ranking.csv")
-    ]
+    targets = [truth_path(i) for i in IMAGE_IDS]
+    for v in VARIANTS:
+        targets += per_image_targets(v)
+        targets += [analysis_path(v, n) for n in ("metrics.parquet", "metrics.csv", "ranking.csv")]
+    return targets

@@ -8,9 +8,11 @@ rule demo_dataset:
         maps=[official_map_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
         fixations=f"{RESOURCES}/fixations.json",
     params:
-        root=RESOURCES,
+        root=parent_of_fixations,
         n_images=len(IMAGE_IDS),
         seed=lookup(dpath="dataset/demo/seed", within=config, default=0),
+    conda:
+        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/demo_dataset.log",
     script:
@@ -32,28 +34,23 @@ for batch, ids in BATCHES.items():
             ids=ids,
             maps={i: official_map_path(i) for i in ids},
             fixation_format=DATASET.get("fixation_format", "auto"),
+        conda:
+            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/ground_truth/{batch}.log",
         script:
             "../workflow_scripts/ground_truth_batch.py"
 
 
-def salicon_archive(wildcards):
-    return config["dataset"]["salicon"]["archives"][wildcards.part]
-
-
-def salicon_extracted_flags():
-    root = DATASET["salicon"]["root"]
-    return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
-
-
 if DATASET["kind"] == "salicon":
 
     rule download_salicon_archive:
         output:
-            f"{DATASET['salicon']['root']}/archives/{{part}}.zip",
+            f"{DATASET['salicon']['root']}/archives/{{part}}",
         params:
             archive=salicon_archive,
+        conda:
+            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/download_{{part}}.log",
         script:
@@ -61,11 +58,13 @@ if DATASET["kind"] == "salicon":
 
     rule extract_salicon_archive:
         input:
-            f"{DATASET['salicon']['root']}/archives/{{part}}.zip",
+            f"{DATASET['salicon']['root']}/archives/{{part}}",
         output:
             touch(f"{DATASET['salicon']['root']}/.extracted_{{part}}"),
         params:
-            root=DATASET["salicon"]["root"],
+            dest=salicon_extract_dir,
+        conda:
+            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/extract_{{part}}.log",
         script:

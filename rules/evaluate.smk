@@ -18,6 +18,8 @@ for variant in VARIANTS:
                 ids=ids,
                 variant=variant,
                 sigma=config["evaluation"]["sigma"],
+            conda:
+                "../envs/quickgaze.yaml"
             log:
                 f"logs/{NAME}/{variant}/evaluate/{batch}.log",
             script:
