@@ -185,10 +185,9 @@ def download_archive(url: str, dest: str | os.PathLike, sha256: str | None) -> N
             ) from err
     actual = sha256_of(dest)
     logging.getLogger("quickgaze").info("%s: sha256 %s", dest, actual)
-    if sha256:
-        if actual != sha256.lower():
-            raise DownloadError(f"'{dest}' has sha256 {actual}, expected {sha256}; "
-                                f"delete it and download {url} again")
+    if sha256 and actual != sha256.lower():
+        raise DownloadError(f"'{dest}' has sha256 {actual}, expected {sha256}; "
+                            f"delete it and download {url} again")
 
 
 def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:

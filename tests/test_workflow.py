@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import FAST_VARIANT, snakemake, write_config
 
 pytestmark = pytest.mark.slow
