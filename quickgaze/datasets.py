@@ -190,9 +190,10 @@ def download_archive(url: str, dest: str | os.PathLike, sha256: str | None) -> N
                             f"delete it and download {url} again")
 
 
-def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None:
+def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike,
+                    file_name: str | None = None) -> None:
     """Unzip ``archive`` into the folder ``dest``; a file that is not a zip (a
-    fixation JSON, say) is copied there as it is."""
+    fixation JSON, say) is copied there as ``file_name`` (default: its own name)."""
     import shutil
     import zipfile
 
@@ -202,4 +203,4 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(dest)
     else:
-        shutil.copy2(archive, dest / Path(archive).name)
+        shutil.copy2(archive, dest / (file_name or Path(archive).name))

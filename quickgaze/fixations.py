@@ -63,10 +63,18 @@ def saliency_from_fixations(points: np.ndarray, shape: tuple[int, int],
 def load_fixations(source: str | os.PathLike, fmt: str, ids: list[str]) -> dict[str, np.ndarray]:
     """Fixations of ``ids`` from ``source`` as ``(N, 2)`` float 0-based (row, col).
 
-    fmt: ``auto`` or ``salicon2015_json``. Images absent from the source get
-    no entry.
+    source: a JSON file, or a folder holding exactly one JSON file (as the
+    SALICON 2015 archive extracts). fmt: ``auto`` or ``salicon2015_json``.
+    Images absent from the source get no entry.
     """
     if fmt not in ("auto", "salicon2015_json"):
         raise ValueError(f"fixation_format '{fmt}' unknown; allowed: auto, salicon2015_json")
+    source = Path(source)
+    if source.is_dir():
+        found = sorted(source.glob("*.json"))
+        if len(found) != 1:
+            raise ValueError(f"fixation folder '{source}' must hold one .json file, found "
+                             f"{[p.name for p in found]}")
+        source = found[0]
     parsed = load_salicon2015_json(source)
     return {i: parsed[i]["points"] for i in ids if i in parsed}

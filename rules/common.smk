@@ -101,6 +101,11 @@ def salicon_extract_dir(wildcards):
     return f"{DATASET['salicon']['root']}/{archive.get('extract_to', '')}"
 
 
+def salicon_file_name(wildcards):
+    """The archive's own file name, from its URL (a JSON is kept under that name)."""
+    return DATASET["salicon"]["archives"][wildcards.part]["url"].rsplit("/", 1)[-1]
+
+
 def salicon_archive(wildcards):
     return DATASET["salicon"]["archives"][wildcards.part]
 

@@ -63,6 +63,7 @@ if DATASET["kind"] == "salicon":
             touch(f"{DATASET['salicon']['root']}/.extracted_{{part}}"),
         params:
             dest=salicon_extract_dir,
+            file_name=salicon_file_name,
         conda:
             "../envs/quickgaze.yaml"
         log:

@@ -6,10 +6,12 @@ import json
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from conftest import FAST_VARIANT, snakemake, write_config
 
 pytestmark = pytest.mark.slow
@@ -149,3 +151,40 @@ def test_real_salicon_examples_with_the_default_detector(tmp_path, salicon_examp
     truth = dict(__import__("numpy").load(
         tmp_path / "results/examples/ground_truth/COCO_train2014_000000123067.npz"))
     assert truth["map"].shape == (480, 640) and truth["map"].max() == 255
+
+
+def salicon_config(workdir: Path, url_base: str) -> None:
+    root = workdir / "resources/salicon"
+    write_config(workdir, {"dataset": {"kind": "salicon", "name": "sal", "salicon": {
+        "root": str(root), "split": "val", "archives": {
+            "images": {"url": f"{url_base}/val.zip", "extract_to": "images"},
+            "fixations": {"url": f"{url_base}/fixations_val2014.json",
+                          "extract_to": "fixations/val"}}}}},
+        replace_variants={"fast": FAST_VARIANT})
+
+
+def test_salicon_offline_says_what_to_download_and_where(tmp_path):
+    salicon_config(tmp_path, "http://127.0.0.1:9")
+    proc = snakemake(tmp_path, check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in tmp_path.glob("logs/sal/download_*.log"))
+    assert "http://127.0.0.1:9/val.zip" in logs
+    assert str((tmp_path / "resources/salicon/archives/images").resolve()) in logs
+
+
+def test_salicon_layout_from_hand_placed_archives(tmp_path, salicon_examples):
+    """Archives placed by hand (as an offline user would) are extracted, then processed."""
+    archives = tmp_path / "resources/salicon/archives"
+    archives.mkdir(parents=True)
+    images = sorted((salicon_examples / "images").glob("*.jpg"))[:3]
+    with zipfile.ZipFile(archives / "images", "w") as zf:
+        for p in images:
+            zf.write(p, f"val/{p.name}")
+    shutil.copy(salicon_examples / "fixations_train2014examples.json", archives / "fixations")
+    salicon_config(tmp_path, "http://127.0.0.1:9")
+    snakemake(tmp_path)  # extracts
+    assert (tmp_path / "resources/salicon/images/val" / images[0].name).is_file()
+    snakemake(tmp_path)  # processes
+    table = pd.read_parquet(tmp_path / "results/sal/fast/metrics.parquet")
+    assert sorted(table["image"]) == [p.stem for p in images]
+    assert (table["status"] == "ok").all() and (table["n_fixations"] > 100).all()

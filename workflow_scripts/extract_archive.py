@@ -2,4 +2,4 @@ from quickgaze.batch import log_to_file
 from quickgaze.datasets import extract_archive
 
 log_to_file(snakemake.log[0])
-extract_archive(snakemake.input[0], snakemake.params.dest)
+extract_archive(snakemake.input[0], snakemake.params.dest, snakemake.params.file_name)

@@ -1,0 +1,35 @@
+"""config.yaml is checked against schemas/config.schema.yaml before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import snakemake, write_config
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variants", "expected"),
+    [
+        ({"dataset": {"kind": "demo", "colour": "red"}}, None, ["colour"]),
+        ({"evaluation": {"sigma": -1}}, None, ["sigma", "minimum"]),
+        ({"dataset": {"kind": "imagenet"}}, None, ["imagenet", "kind", "demo", "folder", "salicon"]),
+        ({}, {"seed": {"modle": "x"}}, ["modle"]),
+        ({}, {"seed": {"model": "yolo"}}, ["yolo", "fasterrcnn_resnet50_fpn"]),
+        ({}, {"seed": {"sign_policy": "flip"}}, ["flip", "max_abs", "mean_activation"]),
+        ({"device": "gpu"}, None, ["device", "gpu"]),
+    ],
+)
+def test_schema_errors_name_the_key_and_the_allowed_values(tmp_path, overrides, variants, expected):
+    write_config(tmp_path, overrides, replace_variants=variants)
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "ValidationError" in output or "validation" in output.lower()
+    for word in expected:
+        assert word in output, f"'{word}' missing from:\n{output[-3000:]}"
+
+
+def test_the_shipped_configs_validate(tmp_path):
+    write_config(tmp_path, {})
+    proc = snakemake(tmp_path, "-n")
+    assert "cam_seed_b0000" in proc.stdout + proc.stderr

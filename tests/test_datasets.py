@@ -1,0 +1,78 @@
+"""Datasets: the demo generator, folder listing, SALICON downloads and archives."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+
+import numpy as np
+import pytest
+
+from quickgaze.datasets import (
+    DownloadError,
+    demo_ids,
+    download_archive,
+    extract_archive,
+    list_images,
+    write_demo_dataset,
+)
+from quickgaze.fixations import load_salicon2015_json
+from quickgaze.io import read_map, read_rgb
+
+
+def test_demo_dataset_is_deterministic_and_salicon_shaped(tmp_path):
+    write_demo_dataset(tmp_path / "a", 3, seed=0)
+    write_demo_dataset(tmp_path / "b", 3, seed=0)
+    write_demo_dataset(tmp_path / "c", 3, seed=1)
+    for i in demo_ids(3):
+        a = read_rgb(tmp_path / "a/images" / f"{i}.png")
+        assert a.shape == (480, 640, 3)
+        assert (a == read_rgb(tmp_path / "b/images" / f"{i}.png")).all()
+        assert not (a == read_rgb(tmp_path / "c/images" / f"{i}.png")).all()
+        gt = read_map(tmp_path / "a/maps" / f"{i}.png")
+        assert gt.shape == (480, 640) and gt.max() == 1.0 and gt.min() == 0.0
+    fix = load_salicon2015_json(tmp_path / "a/fixations.json")
+    assert sorted(fix) == demo_ids(3)
+    pts = fix["demo_000"]["points"]
+    assert len(pts) > 100
+    # Fixations concentrate where the ground-truth map is high.
+    gt = read_map(tmp_path / "a/maps/demo_000.png")
+    inside = np.round(pts).astype(int)
+    inside = inside[(inside[:, 0] >= 0) & (inside[:, 0] < 480)
+                    & (inside[:, 1] >= 0) & (inside[:, 1] < 640)]
+    assert gt[inside[:, 0], inside[:, 1]].mean() > 3 * gt.mean()
+
+
+def test_list_images_by_stem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_images(tmp_path / "nope")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="no .jpg"):
+        list_images(tmp_path)
+    (tmp_path / "b.jpg").write_bytes(b"")
+    (tmp_path / "a.PNG").write_bytes(b"")
+    assert list(list_images(tmp_path)) == ["a", "b"]
+    (tmp_path / "a.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match="share the stem 'a'"):
+        list_images(tmp_path)
+
+
+def test_download_offline_names_the_url_and_the_place(tmp_path):
+    dest = tmp_path / "archives" / "images"
+    with pytest.raises(DownloadError) as err:
+        download_archive("http://127.0.0.1:9/val.zip", dest, None)
+    assert "http://127.0.0.1:9/val.zip" in str(err.value)
+    assert str(dest.resolve()) in str(err.value)
+    assert not dest.exists()
+
+
+def test_hand_placed_archive_checksum_and_extraction(tmp_path):
+    archive = tmp_path / "images"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("val/x.jpg", b"jpeg bytes")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    download_archive("http://127.0.0.1:9/val.zip", archive, digest)  # present: only checked
+    with pytest.raises(DownloadError, match="expected 0000"):
+        download_archive("http://127.0.0.1:9/val.zip", archive, "0000")
+    extract_archive(archive, tmp_path / "root/images")
+    assert (tmp_path / "root/images/val/x.jpg").read_bytes() == b"jpeg bytes"
