@@ -1,0 +1,31 @@
+"""The repository's own hygiene: ruff, snakemake --lint, CI running the README's command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_ruff_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", str(REPO)], check=False,
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], check=False,
+                          capture_output=True, text=True, cwd=REPO)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Lints for" not in out, out
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"```\n\s*(python3 -m venv[^\n]+)\n", readme)
+    assert len(commands) == 2, commands
+    assert "pytest" in commands[1]
+    ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
+    assert commands[1] in ci_lines
