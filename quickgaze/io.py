@@ -17,6 +17,7 @@ from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 
 class ImageReadError(ValueError):
@@ -28,6 +29,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*"):  # from a killed writer
+        leftover.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix,
                                dir=path.parent)
     os.close(fd)
@@ -42,28 +45,31 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image as RGB.
 
-    Returns a ``(H, W, 3)`` uint8 array. Grayscale is repeated to three
-    channels, an alpha channel is dropped, 16-bit images are scaled to 8 bit.
-    Raises ImageReadError naming the file when it cannot be decoded.
+    Returns a ``(H, W, 3)`` uint8 array. Every Pillow mode is converted to
+    RGB (grayscale repeated, alpha dropped, CMYK and palettes converted);
+    16-bit grayscale is scaled to 8 bit first. A truncated or undecodable file
+    raises ImageReadError naming the file.
     """
     try:
-        img = iio.imread(path)
-    except Exception as err:  # imageio raises many types for bad files
-        raise ImageReadError(f"{path}: cannot decode image ({err})") from err
-    img = np.asarray(img)
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}")
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    elif img.ndim == 3 and img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ImageReadError(f"{path}: expected an RGB image, got shape {img.shape}")
-    return np.ascontiguousarray(img)
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith("I"):  # 16/32-bit integer grayscale
+                gray = np.asarray(im).astype(np.float64)
+                top = 65535.0 if gray.max() > 255 or im.mode.startswith("I;16") else 255.0
+                gray = np.round(gray / top * 255.0).clip(0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+            return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    except Exception as err:  # Pillow raises many types for bad files
+        raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
+
+
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image file, from its header; ImageReadError if unreadable."""
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except Exception as err:  # Pillow raises many types for bad files
+        raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
 
 
 def read_map(path: str | os.PathLike) -> np.ndarray:

@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,18 +19,12 @@ import torch.nn.functional as F
 from quickgaze.batch import fingerprint, is_fresh, load_npz, run_stale, save_npz
 from quickgaze.cam import CamSettings, cam_to_image, compute_cams
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.io import read_map, read_rgb, write_json, write_map_png
+from quickgaze.io import ImageReadError, image_shape, read_map, read_rgb, write_json, write_map_png
 from quickgaze.metrics import saliency_metrics
 from quickgaze.models import build_detector, resolve_device, weights_label
 from quickgaze.smoothing import gaussian_smooth
 
 log = logging.getLogger("quickgaze")
-
-
-def image_shape(path: Path) -> tuple[int, int]:
-    """``(H, W)`` of an image file, from its header when the format allows."""
-    props = iio.improps(path)
-    return int(props.shape[0]), int(props.shape[1])
 
 
 def resize_map(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -65,8 +58,8 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             record: dict[str, Any] = {"fingerprint": fp, "error": ""}
             try:
                 shape = image_shape(images[i])
-            except Exception as err:  # noqa: BLE001 -- any unreadable image becomes a record
-                record.update(error=f"{images[i]}: cannot read image ({err})",
+            except ImageReadError as err:
+                record.update(error=str(err),
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
                               n_dropped=0, map_source="", warnings="")
                 save_npz(outputs[i], **record)
@@ -140,7 +133,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
             try:
                 arrays.append(read_rgb(images[i]))
                 good.append(i)
-            except Exception as err:  # noqa: BLE001 -- any undecodable image becomes a record
+            except ImageReadError as err:
                 log.warning("%s: %s", i, err)
                 save_npz(outputs[i], error=str(err), fingerprint=fp, weights_label=label)
         if not good:

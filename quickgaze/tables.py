@@ -54,8 +54,9 @@ def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
 
 
 def write_variant_tables(metric_paths: Iterable[str], parquet: str, csv: str, ranking_csv: str,
-                         metric: str, n: int, strict: bool) -> pd.DataFrame:
-    """Write the per-variant table (parquet + csv) and the ranking (``ranking_csv``).
+                         errors_csv: str, metric: str, n: int, strict: bool) -> pd.DataFrame:
+    """Write the per-variant table (parquet + csv), the ranking and the errors table
+    (``image``, ``error``: one row per image whose status is not ok).
 
     With ``strict``, raise BadImagesError listing the bad images after writing.
     """
@@ -64,6 +65,7 @@ def write_variant_tables(metric_paths: Iterable[str], parquet: str, csv: str, ra
     table.to_csv(csv, index=False)
     ranking(table, metric, n).to_csv(ranking_csv, index=False)
     bad = table[table["status"] != "ok"]
+    bad[["image", "error"]].to_csv(errors_csv, index=False)
     for _, row in bad.iterrows():
         log.warning("%s: %s", row["image"], row["error"])
     if strict and len(bad):

@@ -8,6 +8,7 @@ rule analyse_variant:
         parquet=analysis_path("{variant}", "metrics.parquet"),
         csv=analysis_path("{variant}", "metrics.csv"),
         ranking=analysis_path("{variant}", "ranking.csv"),
+        errors=analysis_path("{variant}", "errors.csv"),
     params:
         metric=config["ranking"]["metric"],
         n=config["ranking"]["n"],

@@ -115,6 +115,9 @@ def salicon_extracted_flags():
     return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
 
 
+VARIANT_TABLES = ("metrics.parquet", "metrics.csv", "ranking.csv", "errors.csv")
+
+
 def per_image_targets(variant):
     """Every per-image file of a variant. `all` asks for them explicitly because
     Snakemake does not rebuild a deleted intermediate whose consumers are current."""
@@ -129,5 +132,5 @@ def all_targets():
     targets = [truth_path(i) for i in IMAGE_IDS]
     for v in VARIANTS:
         targets += per_image_targets(v)
-        targets += [analysis_path(v, n) for n in ("metrics.parquet", "metrics.csv", "ranking.csv")]
+        targets += [analysis_path(v, name) for name in VARIANT_TABLES]
     return targets

@@ -7,6 +7,7 @@ write_variant_tables(
     parquet=snakemake.output.parquet,
     csv=snakemake.output.csv,
     ranking_csv=snakemake.output.ranking,
+    errors_csv=snakemake.output.errors,
     metric=snakemake.params.metric,
     n=snakemake.params.n,
     strict=snakemake.params.strict,
