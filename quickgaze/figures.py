@@ -23,6 +23,7 @@ from quickgaze.batch import load_npz
 from quickgaze.cam import cam_to_image
 from quickgaze.io import atomic_path, read_map, read_rgb
 from quickgaze.models import UNTRAINED_LABEL
+from quickgaze.tables import deep_dive_table, read_tables
 
 log = logging.getLogger("quickgaze")
 
@@ -52,9 +53,14 @@ def colour_overlay(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5,
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
-    """Save ``fig`` as PNG atomically (a killed job leaves no half-written figure)."""
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
+    """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG or,
+    for a ``.jpg`` path, JPEG of quality 85 (galleries: a quarter of the PNG's size)."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    if fmt not in ("png", "jpg"):
+        raise ValueError(f"{path}: figures are written as .png or .jpg")
+    extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt, **extra)
 
 
 def _show(ax, img: np.ndarray, title: str, cmap: str | None = None) -> None:
@@ -124,13 +130,13 @@ def load_panels(row: pd.Series, image_id: str) -> dict[str, np.ndarray]:
 
 
 def gallery_name(group: str, rank: int, image: str) -> str:
-    """Relative path of a gallery figure: ``<group>/<rank:05d>_<image>.png``."""
-    return f"{group}/{int(rank):05d}_{image}.png"
+    """Relative path of a gallery figure: ``<group>/<rank:05d>_<image>.jpg``."""
+    return f"{group}/{int(rank):05d}_{image}.jpg"
 
 
 def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.PathLike,
                   variant: str) -> list[Path]:
-    """One :func:`gallery_figure` per ranked image, at ``outdir/<group>/<rank>_<image>.png``.
+    """One :func:`gallery_figure` per ranked image, at ``outdir/<group>/<rank>_<image>.jpg``.
 
     ranking: see :func:`quickgaze.tables.ranking`; table: the variant's
     per-image table with the path columns. Returns the written paths.
@@ -148,8 +154,8 @@ def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.P
         panels = load_panels(row, r.image)
         flip = ", sign flipped" if bool(row.get("sign_flipped", False)) else ""
         sub = [f"image {panels['image'].shape[0]}x{panels['image'].shape[1]}",
-               f"raw CAM: {base} {_fmt(row.get(base + '_raw'))}, "
-               f"EV {_fmt(row.get('explained_variance'))}{flip}",
+               (f"raw CAM: {base} {_fmt(row.get(base + '_raw'))}, "
+                f"EV {_fmt(row.get('explained_variance'))}{flip}"),
                f"smoothed CAM: {base} {_fmt(row.get(base + '_smooth'))}",
                f"ground truth ({row.get('map_source', '') or 'map'})"]
         title = (f"{r.image}   {metric} = {_fmt(r.value)}   "
@@ -171,7 +177,7 @@ def deep_dive_figure(image: np.ndarray, truth: np.ndarray, smooths: Mapping[str,
     smooths and scores are keyed by variant name (a missing map is shown blank).
     """
     names = list(scores)
-    fig = Figure(figsize=(3.2 * (2 + len(names)), 3.6), layout="constrained")
+    fig = Figure(figsize=(3.2 * (2 + len(names)), 3.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, 2 + len(names)))
     _show(axes[0], image, "image")
     _show(axes[1], colour_overlay(image, truth), "ground truth")
@@ -195,7 +201,7 @@ def deep_dive_figure(image: np.ndarray, truth: np.ndarray, smooths: Mapping[str,
 def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], reference: str,
                     metric: str, outdir: str | os.PathLike) -> list[Path]:
     """One :func:`deep_dive_figure` per row of ``dive`` (see
-    :func:`quickgaze.tables.deep_dive_table`) at ``outdir/<rank>_<image>.png``."""
+    :func:`quickgaze.tables.deep_dive_table`) at ``outdir/<rank>_<image>.jpg``."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     indexed = {name: t.set_index("image") for name, t in tables.items()}
@@ -217,7 +223,7 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
                         if r.image in t.index and "weights_label" in t.columns)
         fig = deep_dive_figure(image, truth, smooths, scores, r.best, title,
                                metric.rsplit("_", 1)[0], untrained)
-        path = outdir / f"{int(r.rank):05d}_{r.image}.png"
+        path = outdir / f"{int(r.rank):05d}_{r.image}.jpg"
         save_figure(fig, path)
         written.append(path)
     return written
@@ -309,3 +315,28 @@ def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
     ax.set_xlabel(f"mean paired difference of {metric} (95% bootstrap CI; red: excludes 0)")
     ax.set_title(f"Paired per-image differences of {metric} (Wilcoxon signed-rank p)")
     return fig
+
+
+def write_deciles_plot(deciles: pd.DataFrame, metric: str, name: str,
+                       path: str | os.PathLike) -> None:
+    save_figure(deciles_plot(deciles, metric, f"{name}: deciles of {metric}"), path)
+
+
+def write_comparison_plots(comparison: Mapping[str, pd.DataFrame], metric: str,
+                           overview_png: str | os.PathLike, paired_png: str | os.PathLike) -> None:
+    """The overview (every metric) and the paired-difference plot of ``metric``, from
+    :func:`quickgaze.tables.write_comparison`'s tables."""
+    save_figure(overview_plot(comparison["means"], comparison["flips"]), overview_png)
+    save_figure(paired_plot(comparison["paired"], metric), paired_png)
+
+
+def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], reference: str,
+                            metric: str, n: int, table_csv: str | os.PathLike,
+                            outdir: str | os.PathLike) -> pd.DataFrame:
+    """Deep dive into the bottom ``n`` images of ``reference``: the table
+    (:func:`quickgaze.tables.deep_dive_table`) as CSV and one figure per image."""
+    tables = read_tables(table_paths)
+    dive = deep_dive_table(tables, reference, metric, n)
+    dive.to_csv(table_csv, index=False)
+    write_deep_dive(dive, tables, reference, metric, outdir)
+    return dive

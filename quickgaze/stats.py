@@ -91,7 +91,7 @@ def deciles(values: Sequence[float] | np.ndarray) -> pd.DataFrame:
     for k in range(10):
         members = x[which == k]
         rows.append({"decile": k + 1, "low": float(edges[k]), "high": float(edges[k + 1]),
-                     "n": int(len(members)),
+                     "n": len(members),
                      "mean": float(members.mean()) if len(members) else np.nan})
     return pd.DataFrame(rows)
 
@@ -115,7 +115,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: f
     keep = np.isfinite(a) & np.isfinite(b)
     d = a[keep] - b[keep]
     low, high = bootstrap_mean_ci(d, n_boot, level, seed)
-    out = {"n_pairs": int(len(d)), "mean_diff": float(d.mean()) if len(d) else np.nan,
+    out = {"n_pairs": len(d), "mean_diff": float(d.mean()) if len(d) else np.nan,
            "ci_low": low, "ci_high": high,
            "median_diff": float(np.median(d)) if len(d) else np.nan,
            "share_a_better": float((d > 0).mean()) if len(d) else np.nan,
@@ -143,11 +143,14 @@ def aligned_scores(tables: Mapping[str, pd.DataFrame], metric: str) -> pd.DataFr
 def paired_table(tables: Mapping[str, pd.DataFrame], metrics: Sequence[str], n_boot: int = 2000,
                  level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Paired differences of every metric for every pair (a, b) of names, in the
-    order given (a before b), on the images both scored. See :func:`paired_difference`."""
+    order given (a before b), on the images both scored. See :func:`paired_difference`.
+    A pair is skipped for a metric that one of its two tables lacks."""
     rows = []
     for metric in metrics:
         scores = aligned_scores(tables, metric)
         for a, b in itertools.combinations(tables, 2):
+            if metric not in tables[a].columns or metric not in tables[b].columns:
+                continue
             res = paired_difference(scores[a].to_numpy(), scores[b].to_numpy(), n_boot, level,
                                     seed)
             rows.append({"metric": metric, "a": a, "b": b, **res})

@@ -194,3 +194,28 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     out["best"] = values.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
     out["best_value"] = values.max(axis=1)
     return out
+
+
+def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:
+    """Per-image tables (parquet) by name, in the given order."""
+    return {name: pd.read_parquet(p) for name, p in paths.items()}
+
+
+def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: Iterable[str],
+                     policies: Mapping[str, str], means_csv: str, paired_csv: str,
+                     flips_csv: str, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Compare variants and baselines on every metric present: means with bootstrap
+    CIs, paired per-image differences of every pair (:func:`quickgaze.stats.paired_table`)
+    and the sign-flip shares. Writes the three CSVs and returns the three tables
+    (keys ``means``, ``paired``, ``flips``)."""
+    tables = read_tables(table_paths)
+    baselines = set(baselines)
+    kinds = {n: "baseline" if n in baselines else "variant" for n in tables}
+    metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
+    out = {"means": means_table(tables, kinds, n_boot, seed),
+           "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed),
+           "flips": sign_flip_table(tables, kinds, policies)}
+    out["means"].to_csv(means_csv, index=False)
+    out["paired"].to_csv(paired_csv, index=False)
+    out["flips"].to_csv(flips_csv, index=False)
+    return out

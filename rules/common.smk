@@ -14,10 +14,23 @@ RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
 VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
+BASELINES = []  # baseline pseudo-variants (centre_bias, uniform): metrics only, no CAM
+SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
+RANKING = config["ranking"]
+REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
+
+_reserved = {"ground_truth", "comparison"} & set(SCORED)
+if _reserved:
+    raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
+                     "(results/<dataset>/<name>/ would collide)")
+if REFERENCE not in VARIANTS:
+    raise ValueError(f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
+                     f"variants: {', '.join(VARIANTS)}")
 
 
 wildcard_constraints:
     variant="|".join(VARIANTS),
+    scored="|".join(SCORED),
 
 
 def list_image_ids():
@@ -84,19 +97,38 @@ def metrics_path(variant, image):
     return f"{RESULTS}/{variant}/metrics/{image}.json"
 
 
-def variant_metrics(wildcards):
-    return [metrics_path(wildcards.variant, i) for i in IMAGE_IDS]
+def scored_metrics(wildcards):
+    return [metrics_path(wildcards.scored, i) for i in IMAGE_IDS]
 
 
 def analysis_path(variant, name):
     return f"{RESULTS}/{variant}/{name}"
 
 
+def comparison_path(name):
+    return f"{RESULTS}/comparison/{name}"
+
+
+def scored_tables(wildcards=None):
+    return [analysis_path(n, "metrics.parquet") for n in SCORED]
+
+
+def variant_tables(wildcards=None):
+    return [analysis_path(v, "metrics.parquet") for v in VARIANTS]
+
+
+# Per-variant and per-baseline outputs of rules/analysis.smk, and the comparison.
+ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "ranking.csv", "deciles.csv", "summary.csv",
+                  "deciles.png")
+COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "overview.png", "paired.png",
+                    "deep_dive.csv", "deep_dive")
+
+
 def all_targets():
     if DATASET["kind"] == "salicon" and not IMAGE_IDS:
         return salicon_extracted_flags()
     return [
-        analysis_path(v, name)
-        for v in VARIANTS
-        for name in ("metrics.parquet", "metrics.csv", "ranking.csv")
+        *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
+        *(analysis_path(v, "gallery") for v in VARIANTS),
+        *(comparison_path(name) for name in COMPARISON_FILES),
     ]
