@@ -165,7 +165,7 @@ def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.P
         path = outdir / gallery_name(r.group, r.rank, r.image)
         save_figure(fig, path)
         written.append(path)
-        log.info("gallery %s", path)
+        log.info("gallery %d/%d: %s", len(written), len(ranking), path)
     return written
 
 
@@ -226,6 +226,7 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
         path = outdir / f"{int(r.rank):05d}_{r.image}.jpg"
         save_figure(fig, path)
         written.append(path)
+        log.info("deep dive %d/%d: %s", len(written), len(dive), path)
     return written
 
 
