@@ -122,6 +122,9 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     table = pd.read_parquet(parquet)
     check_metric(table, metric, parquet)
     ranked = ranking(table, metric, n)
+    if ranked.empty:
+        raise ValueError(f"{parquet}: no image with status ok and a finite {metric} "
+                         f"({len(table)} images; see the table's error column)")
     ok = table[table["status"] == "ok"]
     dec = stats.deciles(ok[metric]).assign(metric=metric)
     columns = metric_columns(table) + [c for c in ("explained_variance",) if c in table]

@@ -148,3 +148,13 @@ def test_deep_dive_names_the_best_variant():
     assert dive["best_value"].tolist() == [0.4, -0.2]
     with pytest.raises(KeyError, match="reference 'nope'"):
         tables.deep_dive_table(tabs, "nope", "cc_smooth", 2)
+
+
+def test_variant_analysis_without_a_scored_image_names_the_table(tmp_path):
+    paths = write_records(tmp_path, [record("a", 0.1, status="error"), record("b", np.nan)])
+    tables.write_metrics_table(paths, tmp_path / "t.parquet", tmp_path / "t.csv", None, None,
+                               strict=False)
+    with pytest.raises(ValueError, match=r"t.parquet: no image with status ok"):
+        tables.write_variant_analysis(tmp_path / "t.parquet", tmp_path / "r.csv",
+                                      tmp_path / "d.csv", tmp_path / "s.csv", "cc_smooth",
+                                      n=2, n_boot=300, seed=0)
