@@ -309,6 +309,9 @@ def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
         ax.annotate(f"p={r.p_value:.2g}, n={r.n_pairs}" if np.isfinite(r.p_value) else
                     f"n={r.n_pairs}", (r.ci_high, yi), xytext=(5, 0), textcoords="offset points",
                     va="center", fontsize=7)
+    if p.empty:  # one variant and no baseline: nothing to pair, say so instead of blank axes
+        ax.text(0.5, 0.5, f"no pair to compare on {metric}: needs two or more variants or "
+                "baselines", ha="center", va="center", transform=ax.transAxes)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, [f"{a} - {b}" for a, b in zip(p["a"], p["b"])], fontsize=8)
     ax.invert_yaxis()
