@@ -1,14 +1,16 @@
-"""Tables of per-image metric records: the per-variant table and rankings."""
+"""Tables of per-image metric records: the per-variant table, rankings, and the
+cross-variant tables (means, sign flips, deep dive)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from quickgaze import stats
 from quickgaze.io import read_json
 
 log = logging.getLogger("quickgaze")
@@ -18,16 +20,47 @@ class BadImagesError(RuntimeError):
     """Raised in strict mode; the message lists every bad image and its reason."""
 
 
-def metrics_table(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+# Columns first in the per-image table, in this order; metrics and the rest follow.
+LEAD_COLUMNS = ("image", "variant", "status", "error", "weights_label", "explained_variance",
+                "sign_flipped")
+PATH_COLUMNS = ("image_path", "truth_path", "cam_path", "smooth_path", "metrics_path")
+
+
+def metric_columns(table: pd.DataFrame) -> list[str]:
+    """The metric columns of a table (``<metric>_raw`` and ``<metric>_smooth``), sorted."""
+    return sorted(c for c in table.columns if c.endswith(("_raw", "_smooth")))
+
+
+def metrics_table(paths: Iterable[str | os.PathLike],
+                  image_paths: Mapping[str, str] | None = None,
+                  truth_paths: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per image from its metrics JSON (see :func:`quickgaze.jobs.evaluate_image`),
-    sorted by image id, with the JSON's path in ``metrics_path``."""
+    sorted by image id.
+
+    Columns: :data:`LEAD_COLUMNS`, every metric, the other record keys, then
+    the per-image file paths (``metrics_path`` is the JSON's own path;
+    ``image_path`` and ``truth_path`` come from the mappings by image id).
+    """
     rows = []
     for p in paths:
         rec = read_json(p)
         rec.pop("fingerprint", None)
         rec["metrics_path"] = str(p)
+        image = rec.get("image")
+        if image is None:
+            raise KeyError(f"{p}: metrics record has no 'image' key")
+        for column, mapping in (("image_path", image_paths), ("truth_path", truth_paths)):
+            if mapping is not None:
+                rec[column] = str(mapping[image])
         rows.append(rec)
     table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    lead = [c for c in LEAD_COLUMNS if c in table.columns]
+    paths_ = [c for c in PATH_COLUMNS if c in table.columns]
+    metrics = metric_columns(table)
+    rest = [c for c in table.columns if c not in {*lead, *paths_, *metrics}]
+    table = table[lead + metrics + rest + paths_]
     return table.sort_values("image", kind="stable").reset_index(drop=True)
 
 
@@ -38,11 +71,13 @@ def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     order. Columns: ``group`` (top, middle, bottom), ``rank`` (1 = highest),
     ``image``, ``metric``, ``value``, ``weights_label``.
     """
-    if metric not in table.columns:
-        numeric = [c for c in table.columns if c.endswith(("_raw", "_smooth"))]
-        raise KeyError(f"ranking metric '{metric}' not in the metrics table; available: "
-                       f"{', '.join(numeric)}")
-    ok = table[(table["status"] == "ok") & np.isfinite(table[metric].astype(float))]
+    check_metric(table, metric, "ranking")
+    if n < 1:
+        raise ValueError(f"ranking: n must be >= 1, got {n}")
+    if "weights_label" not in table.columns:
+        table = table.assign(weights_label="")
+    values = pd.to_numeric(table[metric], errors="coerce").astype(float)
+    ok = table[(table["status"] == "ok") & np.isfinite(values)]
     ordered = ok.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
     ordered["rank"] = np.arange(1, len(ordered) + 1)
     mid = max(0, len(ordered) // 2 - n // 2)
@@ -53,17 +88,17 @@ def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
     return out[["group", "rank", "image", "metric", "value", "weights_label"]]
 
 
-def write_variant_tables(metric_paths: Iterable[str], parquet: str, csv: str, ranking_csv: str,
-                         errors_csv: str, metric: str, n: int, strict: bool) -> pd.DataFrame:
-    """Write the per-variant table (parquet + csv), the ranking and the errors table
-    (``image``, ``error``: one row per image whose status is not ok).
+def write_metrics_table(metric_paths: Iterable[str], parquet: str, csv: str, errors_csv: str,
+                        image_paths: Mapping[str, str] | None, truth_paths: Mapping[str, str] | None,
+                        strict: bool) -> pd.DataFrame:
+    """Write the per-image table of one variant or baseline (parquet + csv) and its
+    errors table (``image``, ``error``: one row per image whose status is not ok).
 
     With ``strict``, raise BadImagesError listing the bad images after writing.
     """
-    table = metrics_table(metric_paths)
+    table = metrics_table(metric_paths, image_paths, truth_paths)
     table.to_parquet(parquet, index=False)
     table.to_csv(csv, index=False)
-    ranking(table, metric, n).to_csv(ranking_csv, index=False)
     bad = table[table["status"] != "ok"]
     bad[["image", "error"]].to_csv(errors_csv, index=False)
     for _, row in bad.iterrows():
@@ -72,3 +107,120 @@ def write_variant_tables(metric_paths: Iterable[str], parquet: str, csv: str, ra
         listing = "\n".join(f"  {r.image}: {r.error}" for r in bad.itertuples())
         raise BadImagesError(f"{len(bad)} of {len(table)} images failed (strict: true):\n{listing}")
     return table
+
+
+def check_metric(table: pd.DataFrame, metric: str, where: str) -> None:
+    """Raise KeyError naming ``where`` and the available metrics when ``metric`` is missing."""
+    if metric not in table.columns:
+        raise KeyError(f"{where}: metric '{metric}' not in the metrics table; available: "
+                       f"{', '.join(metric_columns(table)) or 'none'}")
+
+
+def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, summary_csv: str,
+                           metric: str, n: int, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Ranking (top/middle/bottom ``n`` by ``metric``), deciles of ``metric`` and the
+    summary (bootstrap CI of the mean, ``n_boot`` resamples, ``seed``) of every metric
+    and of the explained variance, from one per-image table. Returns the three tables."""
+    table = pd.read_parquet(parquet)
+    check_metric(table, metric, parquet)
+    ranked = ranking(table, metric, n)
+    if ranked.empty:
+        raise ValueError(f"{parquet}: no image with status ok and a finite {metric} "
+                         f"({len(table)} images; see the table's error column)")
+    ok = table[table["status"] == "ok"]
+    dec = stats.deciles(ok[metric]).assign(metric=metric)
+    columns = metric_columns(table) + [c for c in ("explained_variance",) if c in table]
+    summary = stats.summary_table(table, columns, n_boot=n_boot, seed=seed)
+    summary.insert(1, "n_images", len(table))
+    summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
+    ranked.to_csv(ranking_csv, index=False)
+    dec.to_csv(deciles_csv, index=False)
+    summary.to_csv(summary_csv, index=False)
+    return {"ranking": ranked, "deciles": dec, "summary": summary}
+
+
+def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_boot: int,
+                seed: int) -> pd.DataFrame:
+    """Mean of every metric per name with its bootstrap CI (ok images only).
+
+    Columns: ``name``, ``kind`` (variant or baseline), ``metric``, ``n``,
+    ``mean``, ``ci_low``, ``ci_high``, ``median``. A metric a name lacks gives
+    no row for that name.
+    """
+    rows = []
+    for name, t in tables.items():
+        s = stats.summary_table(t, metric_columns(t), n_boot=n_boot, seed=seed)
+        for r in s.itertuples(index=False):
+            rows.append({"name": name, "kind": kinds[name], "metric": r.metric, "n": r.n,
+                         "mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                         "median": r.median})
+    return pd.DataFrame(rows, columns=["name", "kind", "metric", "n", "mean", "ci_low",
+                                       "ci_high", "median"])
+
+
+def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
+                    policies: Mapping[str, str]) -> pd.DataFrame:
+    """Share of ok images whose CAM sign the variant's policy flipped.
+
+    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline),
+    ``n``, ``n_flipped``, ``share_flipped`` (NaN without a ``sign_flipped`` column).
+    """
+    rows = []
+    for name, t in tables.items():
+        ok = t[t["status"] == "ok"]
+        has = "sign_flipped" in ok.columns
+        flipped = ok["sign_flipped"].fillna(False).astype(bool) if has else None
+        rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
+                     "n": len(ok), "n_flipped": int(flipped.sum()) if has else 0,
+                     "share_flipped": float(flipped.mean()) if has and len(ok) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: str,
+                    n: int) -> pd.DataFrame:
+    """The bottom ``n`` images of ``reference`` by ``metric`` and every name's score.
+
+    Columns: ``rank`` (in the reference, 1 = highest), ``image``, one column
+    per name (its ``metric``, NaN when missing or an error), ``best`` (the
+    name with the highest score on that image) and ``best_value``. Rows go
+    from the worst image up.
+    """
+    if reference not in tables:
+        raise KeyError(f"deep-dive reference '{reference}' is not one of: {', '.join(tables)}")
+    for name, t in tables.items():
+        check_metric(t, metric, f"deep dive ({name})")
+    ranked = ranking(tables[reference], metric, n)
+    bottom = ranked[ranked["group"] == "bottom"].sort_values("rank", ascending=False)
+    scores = stats.aligned_scores(tables, metric)
+    out = scores.reindex(bottom["image"]).reset_index(names="image")
+    values = out[list(tables)]
+    out.insert(0, "rank", bottom["rank"].to_numpy())
+    has_any = values.notna().any(axis=1)
+    out["best"] = values.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
+    out["best_value"] = values.max(axis=1)
+    return out
+
+
+def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:
+    """Per-image tables (parquet) by name, in the given order."""
+    return {name: pd.read_parquet(p) for name, p in paths.items()}
+
+
+def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: Iterable[str],
+                     policies: Mapping[str, str], means_csv: str, paired_csv: str,
+                     flips_csv: str, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Compare variants and baselines on every metric present: means with bootstrap
+    CIs, paired per-image differences of every pair (:func:`quickgaze.stats.paired_table`)
+    and the sign-flip shares. Writes the three CSVs and returns the three tables
+    (keys ``means``, ``paired``, ``flips``)."""
+    tables = read_tables(table_paths)
+    baselines = set(baselines)
+    kinds = {n: "baseline" if n in baselines else "variant" for n in tables}
+    metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
+    out = {"means": means_table(tables, kinds, n_boot, seed),
+           "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed),
+           "flips": sign_flip_table(tables, kinds, policies)}
+    out["means"].to_csv(means_csv, index=False)
+    out["paired"].to_csv(paired_csv, index=False)
+    out["flips"].to_csv(flips_csv, index=False)
+    return out

@@ -1,21 +1,166 @@
-# Per-variant analysis: the metrics table and the ranking.
+# Analysis: per-image tables, rankings, deciles, summaries and galleries per
+# variant (baselines get tables and summaries, no gallery: they have no CAM),
+# then the comparison across variants and baselines. Report captions only on
+# aggregates: per-item captions make `--report` quadratic in the item count.
 
 
-rule analyse_variant:
+rule metrics_table:
     input:
-        metrics=variant_metrics,
+        metrics=scored_metrics,
     output:
-        parquet=analysis_path("{variant}", "metrics.parquet"),
-        csv=analysis_path("{variant}", "metrics.csv"),
-        ranking=analysis_path("{variant}", "ranking.csv"),
-        errors=analysis_path("{variant}", "errors.csv"),
+        parquet=analysis_path("{scored}", "metrics.parquet"),
+        csv=analysis_path("{scored}", "metrics.csv"),
+        errors=analysis_path("{scored}", "errors.csv"),
     params:
-        metric=config["ranking"]["metric"],
-        n=config["ranking"]["n"],
+        image_paths={i: image_path(i) for i in IMAGE_IDS},
+        truth_paths={i: truth_path(i) for i in IMAGE_IDS},
         strict=config["strict"],
     conda:
         "../envs/quickgaze.yaml"
     log:
-        f"logs/{NAME}/{{variant}}/analyse.log",
+        f"logs/{NAME}/{{scored}}/metrics_table.log",
+    script:
+        "../workflow_scripts/metrics_table.py"
+
+
+rule analyse_variant:
+    input:
+        table=analysis_path("{scored}", "metrics.parquet"),
+    output:
+        ranking=report(
+            analysis_path("{scored}", "ranking.csv"),
+            caption="../report/ranking.rst",
+            category="2. Per variant",
+            subcategory="{scored}",
+            labels={"variant": "{scored}", "item": "ranking (table)"},
+        ),
+        deciles=report(
+            analysis_path("{scored}", "deciles.csv"),
+            caption="../report/deciles.rst",
+            category="2. Per variant",
+            subcategory="{scored}",
+            labels={"variant": "{scored}", "item": "deciles (table)"},
+        ),
+        summary=report(
+            analysis_path("{scored}", "summary.csv"),
+            caption="../report/summary.rst",
+            category="2. Per variant",
+            subcategory="{scored}",
+            labels={"variant": "{scored}", "item": "summary (table)"},
+        ),
+        plot=report(
+            analysis_path("{scored}", "deciles.png"),
+            caption="../report/deciles_plot.rst",
+            category="2. Per variant",
+            subcategory="{scored}",
+            labels={"variant": "{scored}", "item": "deciles (plot)"},
+        ),
+    params:
+        metric=RANKING["metric"],
+        n=RANKING["n"],
+        n_boot=RANKING["bootstrap"],
+        seed=config["seed"],
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/{{scored}}/analyse.log",
     script:
         "../workflow_scripts/analyse_variant.py"
+
+
+rule gallery:
+    input:
+        table=analysis_path("{variant}", "metrics.parquet"),
+        ranking=analysis_path("{variant}", "ranking.csv"),
+    output:
+        report(
+            directory(analysis_path("{variant}", "gallery")),
+            patterns=[r"{group,top|middle|bottom}/{rank,\d+}_{image}.jpg"],
+            category="3. Galleries",
+            subcategory="{variant}",
+            labels={"group": "{group}", "rank": "{rank}", "image": "{image}"},
+        ),
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/{{variant}}/gallery.log",
+    script:
+        "../workflow_scripts/gallery.py"
+
+
+rule compare:
+    input:
+        tables=scored_tables,
+    output:
+        means=report(
+            comparison_path("means.csv"),
+            caption="../report/means.rst",
+            category="1. Comparison",
+            labels={"item": "means (table)"},
+        ),
+        paired=report(
+            comparison_path("paired.csv"),
+            caption="../report/paired.rst",
+            category="1. Comparison",
+            labels={"item": "paired differences (table)"},
+        ),
+        flips=report(
+            comparison_path("sign_flips.csv"),
+            caption="../report/sign_flips.rst",
+            category="1. Comparison",
+            labels={"item": "sign flips (table)"},
+        ),
+        overview=report(
+            comparison_path("overview.png"),
+            caption="../report/overview.rst",
+            category="1. Comparison",
+            labels={"item": "overview (plot)"},
+        ),
+        paired_plot=report(
+            comparison_path("paired.png"),
+            caption="../report/paired_plot.rst",
+            category="1. Comparison",
+            labels={"item": "paired differences (plot)"},
+        ),
+    params:
+        names=SCORED,
+        baselines=BASELINES,
+        policies={v: s["sign_policy"] for v, s in VARIANTS.items()},
+        metric=RANKING["metric"],
+        n_boot=RANKING["bootstrap"],
+        seed=config["seed"],
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/comparison/compare.log",
+    script:
+        "../workflow_scripts/compare.py"
+
+
+rule deep_dive:
+    input:
+        tables=variant_tables,
+    output:
+        table=report(
+            comparison_path("deep_dive.csv"),
+            caption="../report/deep_dive.rst",
+            category="1. Comparison",
+            labels={"item": "deep dive (table)"},
+        ),
+        figures=report(
+            directory(comparison_path("deep_dive")),
+            patterns=[r"{rank,\d+}_{image}.jpg"],
+            category="4. Deep dive",
+            labels={"rank": "{rank}", "image": "{image}"},
+        ),
+    params:
+        names=list(VARIANTS),
+        reference=REFERENCE,
+        metric=RANKING["metric"],
+        n=RANKING["n"],
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/comparison/deep_dive.log",
+    script:
+        "../workflow_scripts/deep_dive.py"

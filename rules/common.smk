@@ -14,10 +14,23 @@ RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
 VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
+BASELINES = []  # baseline pseudo-variants (centre_bias, uniform): metrics only, no CAM
+SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
+RANKING = config["ranking"]
+REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
+
+_reserved = {"ground_truth", "comparison"} & set(SCORED)
+if _reserved:
+    raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
+                     "(results/<dataset>/<name>/ would collide)")
+if REFERENCE not in VARIANTS:
+    raise ValueError(f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
+                     f"variants: {', '.join(VARIANTS)}")
 
 
 wildcard_constraints:
     variant="|".join(VARIANTS),
+    scored="|".join(SCORED),
 
 
 def list_image_ids():
@@ -84,8 +97,8 @@ def metrics_path(variant, image):
     return f"{RESULTS}/{variant}/metrics/{image}.json"
 
 
-def variant_metrics(wildcards):
-    return [metrics_path(wildcards.variant, i) for i in IMAGE_IDS]
+def scored_metrics(wildcards):
+    return [metrics_path(wildcards.scored, i) for i in IMAGE_IDS]
 
 
 def analysis_path(variant, name):
@@ -115,9 +128,6 @@ def salicon_extracted_flags():
     return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
 
 
-VARIANT_TABLES = ("metrics.parquet", "metrics.csv", "ranking.csv", "errors.csv")
-
-
 def per_image_targets(variant):
     """Every per-image file of a variant. `all` asks for them explicitly because
     Snakemake does not rebuild a deleted intermediate whose consumers are current."""
@@ -126,11 +136,32 @@ def per_image_targets(variant):
     ]
 
 
+def comparison_path(name):
+    return f"{RESULTS}/comparison/{name}"
+
+
+def scored_tables(wildcards=None):
+    return [analysis_path(n, "metrics.parquet") for n in SCORED]
+
+
+def variant_tables(wildcards=None):
+    return [analysis_path(v, "metrics.parquet") for v in VARIANTS]
+
+
+# Per-variant and per-baseline outputs of rules/analysis.smk, and the comparison.
+ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv", "deciles.csv",
+                  "summary.csv", "deciles.png")
+COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "overview.png", "paired.png",
+                    "deep_dive.csv", "deep_dive")
+
+
 def all_targets():
     if DATASET["kind"] == "salicon" and not IMAGE_IDS:
         return salicon_extracted_flags()
-    targets = [truth_path(i) for i in IMAGE_IDS]
-    for v in VARIANTS:
-        targets += per_image_targets(v)
-        targets += [analysis_path(v, name) for name in VARIANT_TABLES]
-    return targets
+    return [
+        *(truth_path(i) for i in IMAGE_IDS),
+        *(f for v in VARIANTS for f in per_image_targets(v)),
+        *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
+        *(analysis_path(v, "gallery") for v in VARIANTS),
+        *(comparison_path(name) for name in COMPARISON_FILES),
+    ]

@@ -90,7 +90,7 @@ def test_strict_mode_fails_at_the_end_listing_bad_images(tmp_path, salicon_examp
     bad_input_study(tmp_path, salicon_examples)
     proc = snakemake(tmp_path, "--config", "strict=True", check=False)
     assert proc.returncode != 0
-    log = (tmp_path / "logs/bad/fast/analyse.log").read_text()
+    log = (tmp_path / "logs/bad/fast/metrics_table.log").read_text()
     assert "4 of 10 images failed (strict: true)" in log
     for image in ("truncated", "empty", "text", "nogt"):
         assert f"  {image}: " in log

@@ -1,14 +1,17 @@
 from quickgaze.batch import log_to_file
-from quickgaze.tables import write_variant_tables
+from quickgaze.figures import write_deciles_plot
+from quickgaze.tables import write_variant_analysis
 
 log_to_file(snakemake.log[0])
-write_variant_tables(
-    snakemake.input.metrics,
-    parquet=snakemake.output.parquet,
-    csv=snakemake.output.csv,
+out = write_variant_analysis(
+    snakemake.input.table,
     ranking_csv=snakemake.output.ranking,
-    errors_csv=snakemake.output.errors,
+    deciles_csv=snakemake.output.deciles,
+    summary_csv=snakemake.output.summary,
     metric=snakemake.params.metric,
     n=snakemake.params.n,
-    strict=snakemake.params.strict,
+    n_boot=snakemake.params.n_boot,
+    seed=snakemake.params.seed,
 )
+write_deciles_plot(out["deciles"], snakemake.params.metric, snakemake.wildcards.scored,
+                   snakemake.output.plot)

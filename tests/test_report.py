@@ -1,0 +1,140 @@
+"""The analysis end to end: a small demo study through `snakemake` and `snakemake --report`,
+plus unit checks of the figure helpers."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from quickgaze import figures
+
+from conftest import FAST_VARIANT, snakemake, write_config
+
+N_IMAGES, N_RANK = 6, 2
+VARIANTS = {"plain": {**FAST_VARIANT, "sign_policy": "none"},
+            "aligned": {**FAST_VARIANT, "sign_policy": "mean_activation"}}
+
+
+def test_colour_overlay_blends_and_checks_shapes():
+    img = np.full((4, 5, 3), 200, np.uint8)
+    sal = np.zeros((4, 5))
+    sal[0, 0] = 1.0
+    out = figures.colour_overlay(img, sal, alpha=0.0)
+    assert out.shape == (4, 5, 3) and out.dtype == np.uint8
+    assert (out == 200).all()  # alpha 0: the image itself
+    hot = figures.colour_overlay(img, sal, alpha=1.0)
+    assert tuple(hot[0, 0]) != tuple(hot[1, 1])  # peak and background differ in colour
+    with pytest.raises(ValueError, match=r"map shape \(3, 5\)"):
+        figures.colour_overlay(img, np.zeros((3, 5)))
+
+
+def test_save_figure_refuses_unknown_format(tmp_path):
+    fig = figures.deciles_plot(pd.DataFrame({"decile": range(1, 11), "low": 0.0, "high": 1.0,
+                                             "n": 1, "mean": 0.5}), "cc_smooth")
+    with pytest.raises(ValueError, match="png or .jpg"):
+        figures.save_figure(fig, tmp_path / "plot.svg")
+    figures.save_figure(fig, tmp_path / "plot.png")
+    assert iio.imread(tmp_path / "plot.png").shape[2] in (3, 4)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A 6-image demo study with two fast variants, run to the end and to report.zip."""
+    work = tmp_path_factory.mktemp("study")
+    write_config(work, {"dataset": {"demo": {"n_images": N_IMAGES}}, "batch_size": 3,
+                        "ranking": {"n": N_RANK, "bootstrap": 500}},
+                 replace_variants=VARIANTS)
+    snakemake(work)
+    snakemake(work, "--report", "report.zip")
+    return work
+
+
+def image_shape(path: Path) -> tuple[int, ...]:
+    img = iio.imread(path)
+    assert img.ndim == 3 and img.shape[2] in (3, 4), f"{path}: not an RGB(A) image"
+    return img.shape
+
+
+@pytest.mark.slow
+def test_tables_have_the_expected_shape(study):
+    res = study / "results" / "demo"
+    for v in VARIANTS:
+        t = pd.read_parquet(res / v / "metrics.parquet")
+        assert len(t) == N_IMAGES and (t["status"] == "ok").all()
+        for col in ("sign_flipped", "explained_variance", "error", "cc_raw", "cc_smooth",
+                    "image_path", "truth_path", "cam_path", "smooth_path", "metrics_path"):
+            assert col in t.columns, f"{v}: metrics table lacks {col}"
+        assert all((study / p).exists() for p in t["image_path"])
+        assert all((study / p).exists() for p in t["truth_path"])
+        assert pd.read_csv(res / v / "metrics.csv").shape == t.shape
+        metrics = [c for c in t.columns if c.endswith(("_raw", "_smooth"))]
+        ranking = pd.read_csv(res / v / "ranking.csv")
+        assert list(ranking["group"]) == ["top"] * N_RANK + ["middle"] * N_RANK + \
+            ["bottom"] * N_RANK
+        deciles = pd.read_csv(res / v / "deciles.csv")
+        assert len(deciles) == 10 and deciles["n"].sum() == N_IMAGES
+        summary = pd.read_csv(res / v / "summary.csv")
+        assert list(summary["metric"]) == [*sorted(metrics), "explained_variance"]
+        assert (summary["ci_low"] <= summary["ci_high"]).all()
+    cmp = res / "comparison"
+    means = pd.read_csv(cmp / "means.csv")
+    assert len(means) == len(VARIANTS) * len(metrics)
+    paired = pd.read_csv(cmp / "paired.csv")
+    assert len(paired) == len(metrics)  # one pair of variants
+    assert paired["p_value"].between(0, 1).all() and (paired["n_pairs"] == N_IMAGES).all()
+    flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
+    assert flips.loc["plain", "share_flipped"] == 0  # policy none never flips
+    dive = pd.read_csv(cmp / "deep_dive.csv")
+    assert len(dive) == N_RANK and set(dive["best"]) <= set(VARIANTS)
+
+
+@pytest.mark.slow
+def test_figures_open_and_are_listed_in_the_report(study):
+    res = study / "results" / "demo"
+    plots = [res / v / "deciles.png" for v in VARIANTS]
+    plots += [res / "comparison" / "overview.png", res / "comparison" / "paired.png"]
+    galleries = {v: sorted((res / v / "gallery").rglob("*.jpg")) for v in VARIANTS}
+    dives = sorted((res / "comparison" / "deep_dive").glob("*.jpg"))
+    for v, files in galleries.items():
+        ranking = pd.read_csv(res / v / "ranking.csv")
+        expected = {figures.gallery_name(r.group, r.rank, r.image) for r in ranking.itertuples()}
+        assert {str(p.relative_to(res / v / "gallery")) for p in files} == expected
+        for p in files:
+            h, w, _ = image_shape(p)
+            assert w > 3 * h, f"{p}: a 4-panel gallery figure is wide"
+    assert len(dives) == N_RANK
+    for p in plots + dives:
+        image_shape(p)
+
+    tables = [res / v / name for v in VARIANTS
+              for name in ("ranking.csv", "deciles.csv", "summary.csv")]
+    tables += [res / "comparison" / n for n in ("means.csv", "paired.csv", "sign_flips.csv",
+                                                "deep_dive.csv")]
+    with zipfile.ZipFile(study / "report.zip") as z:
+        names = z.namelist()
+        html = z.read("report/report.html").decode()
+    listed = {n.split("/", 4)[-1] for n in names if n.startswith("report/data/raw/")}
+    for p in tables + plots:
+        assert p.name in listed, f"{p.name} missing from the report"
+    for v, files in galleries.items():
+        for p in files:
+            assert str(p.relative_to(res / v / "gallery")) in listed
+            assert str(p.relative_to(study)) in html
+    for p in dives:
+        assert str(p.relative_to(study)) in html
+    for category in ("1. Comparison", "2. Per variant", "3. Galleries", "4. Deep dive"):
+        assert category in html
+    assert '"group": "bottom"' in html  # gallery labels from the file pattern
+
+
+@pytest.mark.slow
+def test_batch_jobs_log_progress(study):
+    log = (study / "logs" / "demo" / "plain" / "cam" / "b0000.log").read_text()
+    assert "3/3 done" in log
+    gallery_log = (study / "logs" / "demo" / "plain" / "gallery.log").read_text()
+    assert f"gallery {3 * N_RANK}/{3 * N_RANK}" in gallery_log

@@ -1,0 +1,160 @@
+"""Per-image tables, rankings and cross-variant tables (quickgaze.tables)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quickgaze import tables
+from quickgaze.io import write_json
+
+
+def record(image, cc, status="ok", flipped=False, extra=None):
+    """A metrics record with the keys quickgaze.jobs.evaluate_job writes."""
+    rec = {"image": image, "variant": "v", "status": status, "fingerprint": "x",
+           "error": "" if status == "ok" else "cannot decode image", "warnings": "",
+           "weights_label": "COCO_V1", "explained_variance": 0.5, "sign_flipped": flipped,
+           "n_fixations": 10, "n_dropped": 0, "map_source": "official",
+           "cc_raw": cc, "cc_smooth": cc, "cc_mask_raw": cc, "cc_mask_smooth": cc,
+           "cam_path": f"cam/{image}.npz", "smooth_path": f"smooth/{image}.png"}
+    rec.update(extra or {})
+    return rec
+
+
+def write_records(root, records):
+    paths = []
+    for rec in records:
+        p = root / f"{rec['image']}.json"
+        write_json(p, rec)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture
+def scored(tmp_path):
+    """Twelve images with cc = 0.1 * k, one error, one NaN metric."""
+    recs = [record(f"im{k:02d}", 0.1 * k - 0.5, flipped=k % 3 == 0) for k in range(12)]
+    recs[4] = record("im04", np.nan)
+    recs[7] = record("im07", 5.0, status="error")
+    return write_records(tmp_path, recs[::-1])  # reversed: the table must sort
+
+
+def test_metrics_table_columns_and_paths(scored):
+    ids = [p.stem for p in scored]
+    t = tables.metrics_table(scored, {i: f"img/{i}.png" for i in ids},
+                             {i: f"gt/{i}.npz" for i in ids})
+    assert list(t["image"]) == sorted(ids)
+    assert list(t.columns[:7]) == list(tables.LEAD_COLUMNS)
+    assert list(t.columns[-5:]) == list(tables.PATH_COLUMNS)
+    assert tables.metric_columns(t) == ["cc_mask_raw", "cc_mask_smooth", "cc_raw", "cc_smooth"]
+    assert "fingerprint" not in t.columns
+    row = t.set_index("image").loc["im03"]
+    assert row["image_path"] == "img/im03.png" and row["truth_path"] == "gt/im03.npz"
+    assert row["metrics_path"].endswith("im03.json")
+    assert bool(row["sign_flipped"])
+    assert np.isnan(t.set_index("image").loc["im04", "cc_smooth"])
+
+
+def test_metrics_table_names_a_record_without_image(tmp_path):
+    p = tmp_path / "bad.json"
+    write_json(p, {"status": "ok"})
+    with pytest.raises(KeyError, match="bad.json"):
+        tables.metrics_table([p])
+
+
+def test_ranking_groups_skip_errors_and_nan(scored):
+    t = tables.metrics_table(scored)
+    r = tables.ranking(t, "cc_smooth", 3)
+    assert list(r["group"]) == ["top"] * 3 + ["middle"] * 3 + ["bottom"] * 3
+    assert list(r.loc[r["group"] == "top", "image"]) == ["im11", "im10", "im09"]
+    assert list(r.loc[r["group"] == "bottom", "image"]) == ["im02", "im01", "im00"]
+    assert {"im04", "im07"}.isdisjoint(r["image"])  # NaN and error never rank
+    assert r["rank"].max() == 10
+    assert (np.diff(r["value"]) <= 0).all()
+    with pytest.raises(KeyError, match="available: cc_mask_raw"):
+        tables.ranking(t, "nss_smooth", 3)
+
+
+def test_strict_table_lists_bad_images(tmp_path, scored):
+    with pytest.raises(tables.BadImagesError, match="im07: cannot decode image"):
+        tables.write_metrics_table(scored, tmp_path / "t.parquet", tmp_path / "t.csv", tmp_path / "e.csv", None, None,
+                                   strict=True)
+    assert (tmp_path / "t.parquet").exists()  # written before failing, for inspection
+
+
+def test_variant_analysis_outputs(tmp_path, scored):
+    tables.write_metrics_table(scored, tmp_path / "t.parquet", tmp_path / "t.csv", tmp_path / "e.csv", None, None,
+                               strict=False)
+    out = tables.write_variant_analysis(tmp_path / "t.parquet", tmp_path / "r.csv",
+                                        tmp_path / "d.csv", tmp_path / "s.csv", "cc_smooth",
+                                        n=2, n_boot=300, seed=0)
+    summary = pd.read_csv(tmp_path / "s.csv")
+    assert list(summary["metric"]) == ["cc_mask_raw", "cc_mask_smooth", "cc_raw", "cc_smooth",
+                                       "explained_variance"]
+    assert (summary["n"] == [10, 10, 10, 10, 11]).all()
+    assert (summary["n_errors"] == 1).all() and (summary["n_images"] == 12).all()
+    assert (summary["ci_low"] <= summary["mean"]).all()
+    assert (summary["mean"] <= summary["ci_high"]).all()
+    assert len(pd.read_csv(tmp_path / "d.csv")) == 10
+    assert pd.read_csv(tmp_path / "d.csv")["n"].sum() == 10
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 6
+    assert out["ranking"]["image"].iloc[0] == "im11"
+
+
+def _variant(values, flips=None, drop=()):
+    ids = [f"im{k}" for k in range(len(values))]
+    t = pd.DataFrame({"image": ids, "status": "ok", "cc_smooth": values, "cc_raw": values})
+    if flips is not None:
+        t["sign_flipped"] = flips
+    return t.drop(columns=list(drop))
+
+
+def test_comparison_with_a_baseline_without_cam(tmp_path):
+    paths = {}
+    frames = {"seed": _variant([0.1, 0.2, 0.3, 0.4], [False] * 4),
+              "aligned": _variant([0.3, 0.5, 0.2, 0.6], [True, True, False, False]),
+              "centre_bias": _variant([0.2, 0.2, 0.2, 0.2], drop=["cc_raw"])}
+    for name, t in frames.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        t.to_parquet(paths[name])
+    out = tables.write_comparison(paths, ["centre_bias"], {"seed": "none",
+                                                            "aligned": "mean_activation"},
+                                  tmp_path / "m.csv", tmp_path / "p.csv", tmp_path / "f.csv",
+                                  n_boot=300, seed=0)
+    means = pd.read_csv(tmp_path / "m.csv")
+    assert len(means) == 5  # the baseline has no cc_raw
+    assert means.set_index(["name", "metric"]).loc[("centre_bias", "cc_smooth"), "kind"] == \
+        "baseline"
+    paired = pd.read_csv(tmp_path / "p.csv")
+    assert sorted(zip(paired["metric"], paired["a"], paired["b"])) == sorted(
+        [("cc_smooth", "seed", "aligned"), ("cc_smooth", "seed", "centre_bias"),
+         ("cc_smooth", "aligned", "centre_bias"), ("cc_raw", "seed", "aligned")])
+    flips = out["flips"].set_index("name")
+    assert flips.loc["aligned", "share_flipped"] == 0.5
+    assert flips.loc["seed", "share_flipped"] == 0.0
+    assert np.isnan(flips.loc["centre_bias", "share_flipped"])
+    assert flips.loc["aligned", "sign_policy"] == "mean_activation"
+
+
+def test_deep_dive_names_the_best_variant():
+    tabs = {"seed": _variant([0.9, -0.5, 0.1, -0.2]),
+            "fine": _variant([0.8, 0.4, 0.0, -0.3]),
+            "aligned": _variant([0.7, 0.3, 0.2, np.nan])}
+    dive = tables.deep_dive_table(tabs, "seed", "cc_smooth", 2)
+    assert list(dive["image"]) == ["im1", "im3"]  # worst first
+    assert list(dive["rank"]) == [4, 3]
+    assert list(dive["best"]) == ["fine", "seed"]
+    assert dive["best_value"].tolist() == [0.4, -0.2]
+    with pytest.raises(KeyError, match="reference 'nope'"):
+        tables.deep_dive_table(tabs, "nope", "cc_smooth", 2)
+
+
+def test_variant_analysis_without_a_scored_image_names_the_table(tmp_path):
+    paths = write_records(tmp_path, [record("a", 0.1, status="error"), record("b", np.nan)])
+    tables.write_metrics_table(paths, tmp_path / "t.parquet", tmp_path / "t.csv", tmp_path / "e.csv", None, None,
+                               strict=False)
+    with pytest.raises(ValueError, match=r"t.parquet: no image with status ok"):
+        tables.write_variant_analysis(tmp_path / "t.parquet", tmp_path / "r.csv",
+                                      tmp_path / "d.csv", tmp_path / "s.csv", "cc_smooth",
+                                      n=2, n_boot=300, seed=0)

@@ -1,0 +1,17 @@
+from quickgaze.batch import log_to_file
+from quickgaze.figures import write_comparison_plots
+from quickgaze.tables import write_comparison
+
+log_to_file(snakemake.log[0])
+out = write_comparison(
+    dict(zip(snakemake.params.names, snakemake.input.tables)),
+    baselines=snakemake.params.baselines,
+    policies=snakemake.params.policies,
+    means_csv=snakemake.output.means,
+    paired_csv=snakemake.output.paired,
+    flips_csv=snakemake.output.flips,
+    n_boot=snakemake.params.n_boot,
+    seed=snakemake.params.seed,
+)
+write_comparison_plots(out, snakemake.params.metric, overview_png=snakemake.output.overview,
+                       paired_png=snakemake.output.paired_plot)

@@ -1,0 +1,12 @@
+import pandas as pd
+
+from quickgaze.batch import log_to_file
+from quickgaze.figures import write_gallery
+
+log_to_file(snakemake.log[0])
+write_gallery(
+    pd.read_csv(snakemake.input.ranking, dtype={"image": str}),
+    pd.read_parquet(snakemake.input.table),
+    snakemake.output[0],
+    variant=snakemake.wildcards.variant,
+)

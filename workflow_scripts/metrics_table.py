@@ -1,0 +1,13 @@
+from quickgaze.batch import log_to_file
+from quickgaze.tables import write_metrics_table
+
+log_to_file(snakemake.log[0])
+write_metrics_table(
+    snakemake.input.metrics,
+    parquet=snakemake.output.parquet,
+    csv=snakemake.output.csv,
+    errors_csv=snakemake.output.errors,
+    image_paths=snakemake.params.image_paths,
+    truth_paths=snakemake.params.truth_paths,
+    strict=snakemake.params.strict,
+)
