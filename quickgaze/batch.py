@@ -66,23 +66,45 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+def stale_items(items: Sequence[str], is_item_fresh: Callable[[str], bool],
+                what: str) -> list[str]:
+    """The items that need computing, in order; logs how many."""
+    stale = [i for i in items if not is_item_fresh(i)]
+    log.info("%s: %d of %d images to compute (%d up to date)",
+             what, len(stale), len(items), len(items) - len(stale))
+    return stale
+
+
+class Progress:
+    """Per-image progress lines in the job log, then the count computed (which
+    tests and benchmarks read: ``<what>: computed N images``)."""
+
+    def __init__(self, what: str, total: int) -> None:
+        self.what, self.total, self.done = what, total, 0
+        self.start = time.perf_counter()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        rate = (time.perf_counter() - self.start) / max(self.done, 1)
+        log.info("%s: %d/%d done (%.2f s per image)", self.what, self.done, self.total, rate)
+
+    def finish(self) -> int:
+        log.info("%s: computed %d images", self.what, self.done)
+        return self.done
+
+
 def run_stale(items: Sequence[str], is_item_fresh: Callable[[str], bool],
               compute: Callable[[list[str]], None], chunk: int, what: str) -> int:
     """Call ``compute`` on the stale items of ``items``, ``chunk`` at a time.
 
     Logs progress and the number computed; returns that number.
     """
-    stale = [i for i in items if not is_item_fresh(i)]
-    log.info("%s: %d of %d images to compute (%d up to date)",
-             what, len(stale), len(items), len(items) - len(stale))
-    start = time.perf_counter()
+    stale = stale_items(items, is_item_fresh, what)
+    progress = Progress(what, len(stale))
     for k in range(0, len(stale), chunk):
         compute(stale[k:k + chunk])
-        done = min(k + chunk, len(stale))
-        rate = (time.perf_counter() - start) / done
-        log.info("%s: %d/%d done (%.2f s per image)", what, done, len(stale), rate)
-    log.info("%s: computed %d images", what, len(stale))
-    return len(stale)
+        progress.advance(len(stale[k:k + chunk]))
+    return progress.finish()
 
 
 def log_to_file(path: str | os.PathLike) -> None:

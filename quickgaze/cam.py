@@ -74,9 +74,13 @@ class CamResult:
     error: str = ""
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32 in [0, 1]."""
-    return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+def to_tensor(image: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 array or tensor -> ``(3, H, W)`` float32 in [0, 1] on ``device``.
+
+    The uint8 image is moved first (4x fewer bytes; asynchronous from pinned memory).
+    """
+    t = torch.as_tensor(image).to(device or "cpu", non_blocking=True)
+    return t.permute(2, 0, 1).float().div_(255.0)
 
 
 def fpn_features(
@@ -218,7 +222,8 @@ def minmax(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def compute_cams(model: nn.Module, images: list[np.ndarray], settings: CamSettings,
+def compute_cams(model: nn.Module, images: list[np.ndarray] | list[torch.Tensor],
+                 settings: CamSettings,
                  device: torch.device) -> list[CamResult]:
     """EigenCAM of a batch of ``(H, W, 3)`` uint8 RGB images (any sizes).
 
@@ -226,7 +231,7 @@ def compute_cams(model: nn.Module, images: list[np.ndarray], settings: CamSettin
     one PCA per image on its own (optionally padding-cropped) grid. An image
     whose activations are not finite gets a result with ``error`` set.
     """
-    tensors = [to_tensor(im).to(device) for im in images]
+    tensors = [to_tensor(im, device) for im in images]
     features, sizes, (hp, wp) = fpn_features(model, tensors, settings.input_scale)
     levels, grid = select_levels(features, settings.levels, settings.grid)
     fused = fuse_levels(features, levels, grid)

@@ -16,7 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from quickgaze.batch import fingerprint, is_fresh, load_npz, run_stale, save_npz
+from quickgaze.batch import (
+    Progress,
+    fingerprint,
+    is_fresh,
+    load_npz,
+    run_stale,
+    save_npz,
+    stale_items,
+)
 from quickgaze.cam import CamSettings, cam_to_image, compute_cams
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, read_rgb, write_json, write_map_png
@@ -108,47 +116,70 @@ def cam_settings(variant: dict[str, Any]) -> CamSettings:
                        sign_policy=variant["sign_policy"], crop_padding=variant["crop_padding"])
 
 
+class DecodedImages(torch.utils.data.Dataset):
+    """Images decoded in DataLoader workers: item ``k`` is ``(id, (H, W, 3) uint8
+    tensor or None, error message)``, so decoding overlaps the network."""
+
+    def __init__(self, ids: list[str], paths: dict[str, Path]) -> None:
+        self.ids, self.paths = ids, paths
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, k: int) -> tuple[str, torch.Tensor | None, str]:
+        i = self.ids[k]
+        try:
+            return i, torch.from_numpy(read_rgb(self.paths[i])), ""
+        except ImageReadError as err:
+            return i, None, str(err)
+
+
+def image_loader(ids: list[str], paths: dict[str, Path], batch: int, workers: int,
+                 pin: bool) -> torch.utils.data.DataLoader:
+    """Batches of decoded images in ``ids`` order, prefetched by ``workers`` processes."""
+    return torch.utils.data.DataLoader(
+        DecodedImages(ids, paths), batch_size=batch, num_workers=workers, pin_memory=pin,
+        collate_fn=list, prefetch_factor=2 if workers else None)
+
+
 def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
-            variant: dict[str, Any], device: str, seed: int, forward_batch: int) -> int:
+            variant: dict[str, Any], device: str, seed: int, forward_batch: int,
+            loader_workers: int = 1) -> int:
     """Write the CAM record ``outputs[id]`` (``.npz``) of every stale image.
 
-    The detector is built once, and only if some image needs it. Record keys:
-    ``cam`` ``(h, w)`` float32, ``extent``, ``explained_variance``,
-    ``sign_flipped``, ``image_shape``, ``weights_label``, ``error``.
-    Returns the number of images that went through the network.
+    The detector is built once, and only if some image needs it; images are
+    decoded by ``loader_workers`` processes while the network runs (pinned
+    memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``,
+    ``explained_variance``, ``sign_flipped``, ``image_shape``,
+    ``weights_label``, ``error``. Returns the number of stale images.
     """
     fp = fingerprint(cam_params(variant, seed))
     label = weights_label(variant["weights"])
     settings = cam_settings(variant)
-    state: dict[str, Any] = {}
-
-    def compute(batch: list[str]) -> None:
-        if "model" not in state:
-            state["device"] = resolve_device(device)
-            state["model"] = build_detector(variant["model"], variant["weights"], seed).to(
-                state["device"])
-            log.info("model %s (%s) on %s", variant["model"], label, state["device"])
-        good, arrays = [], []
-        for i in batch:
-            try:
-                arrays.append(read_rgb(images[i]))
-                good.append(i)
-            except ImageReadError as err:
+    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, [images[i]]), "CAM forward")
+    progress = Progress("CAM forward", len(stale))
+    if not stale:
+        return progress.finish()
+    dev = resolve_device(device)
+    model = build_detector(variant["model"], variant["weights"], seed).to(dev)
+    log.info("model %s (%s) on %s", variant["model"], label, dev)
+    for batch in image_loader(stale, images, forward_batch, loader_workers, dev.type == "cuda"):
+        for i, _, err in batch:
+            if err:
                 log.warning("%s: %s", i, err)
-                save_npz(outputs[i], error=str(err), fingerprint=fp, weights_label=label)
-        if not good:
-            return
-        results = compute_cams(state["model"], arrays, settings, state["device"])
-        for i, img, res in zip(good, arrays, results):
-            if res.error:
-                log.warning("%s: %s", i, res.error)
-            save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
-                     explained_variance=res.explained_variance, sign_flipped=res.sign_flipped,
-                     image_shape=np.array(img.shape[:2]), error=res.error, fingerprint=fp,
-                     weights_label=label)
-
-    return run_stale(ids, lambda i: is_fresh(outputs[i], fp, [images[i]]), compute,
-                     chunk=forward_batch, what="CAM forward")
+                save_npz(outputs[i], error=err, fingerprint=fp, weights_label=label)
+        good = [(i, img) for i, img, err in batch if not err]
+        if good:
+            results = compute_cams(model, [img for _, img in good], settings, dev)
+            for (i, img), res in zip(good, results):
+                if res.error:
+                    log.warning("%s: %s", i, res.error)
+                save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
+                         explained_variance=res.explained_variance,
+                         sign_flipped=res.sign_flipped, image_shape=np.array(img.shape[:2]),
+                         error=res.error, fingerprint=fp, weights_label=label)
+        progress.advance(len(batch))
+    return progress.finish()
 
 
 def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],

@@ -19,6 +19,7 @@ for variant, settings in VARIANTS.items():
                 device=config["device"],
                 seed=config["seed"],
                 forward_batch=config["forward_batch"],
+                loader_workers=config["loader_workers"],
             resources:
                 cam_jobs=1,
             conda:

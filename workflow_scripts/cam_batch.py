@@ -13,4 +13,5 @@ cam_job(
     device=snakemake.params.device,
     seed=snakemake.params.seed,
     forward_batch=snakemake.params.forward_batch,
+    loader_workers=snakemake.params.loader_workers,
 )
