@@ -3,7 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from quickgaze import datasets
+from quickgaze import baselines, datasets
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -14,10 +14,16 @@ RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
 VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
+# Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
+BASELINES = list(baselines.BASELINES)
+if set(VARIANTS) & set(BASELINES):
+    raise ValueError(
+        f"variant names {sorted(set(VARIANTS) & set(BASELINES))} are reserved for baselines"
+    )
 
 
 wildcard_constraints:
-    variant="|".join(VARIANTS),
+    variant="|".join([*VARIANTS, *BASELINES]),
 
 
 def list_image_ids():
@@ -72,6 +78,11 @@ def truth_path(image):
     return f"{RESULTS}/ground_truth/{image}.npz"
 
 
+def fixation_stats_path():
+    """Dataset-level centre bias and shuffled-AUC pool (one file, beside the per-image dirs)."""
+    return f"{RESULTS}/fixation_stats.npz"
+
+
 def cam_path(variant, image):
     return f"{RESULTS}/{variant}/cam/{image}.npz"
 
@@ -97,6 +108,6 @@ def all_targets():
         return salicon_extracted_flags()
     return [
         analysis_path(v, name)
-        for v in VARIANTS
+        for v in [*VARIANTS, *BASELINES]
         for name in ("metrics.parquet", "metrics.csv", "ranking.csv")
     ]
