@@ -62,6 +62,10 @@ def _sim_density(m: np.ndarray) -> np.ndarray:
 
 
 def _centred(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """``x - mean(x)`` and its sum of squares, exactly 0 for a constant ``x``
+    (the rounding of ``mean`` would leave a tiny non-zero spread)."""
+    if x.size == 0 or x.max() == x.min():
+        return np.zeros_like(x), 0.0
     c = x - x.mean()
     return c, float(np.dot(c, c))
 
@@ -190,8 +194,9 @@ def nss(pred: np.ndarray, fixated: np.ndarray) -> float:
     if len(fixated) == 0:
         return NAN
     p = _flat(pred)
-    std = p.std()
-    return float((p[fixated].mean() - p.mean()) / std) if std > 0 else 0.0
+    if p.max() == p.min():
+        return 0.0
+    return float((p[fixated].mean() - p.mean()) / p.std())
 
 
 def _trapezoid(fp: np.ndarray, tp: np.ndarray) -> np.ndarray:
