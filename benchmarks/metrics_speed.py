@@ -4,8 +4,9 @@ Target (issue 4): under 150 ms for ``prepare_truth`` + ``saliency_metrics`` of t
 raw and of the smoothed map. Uses the real SALICON examples in ../shared/data when
 present (else a synthetic demo scene), a CAM-like map (a 25x34 grid upsampled as
 :func:`quickgaze.cam.cam_to_image` does) and a 10-image shuffled-AUC pool.
-Prints the best and median of ``--repeats`` runs (the best is the figure for
-RESULTS.md: other processes on a shared machine only ever add time).
+Prints, over ``--repeats`` runs, the best and median wall time and the median
+CPU time of this single-threaded process (on a shared machine other processes
+only ever add wall time; CPU time leaves most of that out).
 
     PYTHONPATH=. python benchmarks/metrics_speed.py [--repeats 30]
 """
@@ -76,14 +77,17 @@ def main() -> None:
         saliency_metrics(raw, truth)
         saliency_metrics(smooth, truth)
 
-    def timed(fn) -> list[float]:
+    def timed(fn) -> tuple[list[float], list[float]]:
+        """Wall and CPU milliseconds per run (CPU time of this single-threaded
+        process leaves out the time other processes hold the core)."""
         fn()  # warm-up
-        out = []
+        wall, cpu = [], []
         for _ in range(args.repeats):
-            start = time.perf_counter()
+            w, c = time.perf_counter(), time.process_time()
             fn()
-            out.append((time.perf_counter() - start) * 1e3)
-        return out
+            cpu.append((time.process_time() - c) * 1e3)
+            wall.append((time.perf_counter() - w) * 1e3)
+        return wall, cpu
 
     truth = prepare_truth(gt, points[0], pool, baseline, seed=7)
     rows = [
@@ -99,8 +103,10 @@ def main() -> None:
     print(f"image 480x640, {source}: {len(points[0])} fixations "
           f"({len(truth.fixated)} fixated pixels), pool {len(np.unique(pool))} pixels, "
           f"{args.repeats} repeats")
-    for name, times in rows:
-        print(f"{name:55s} best {min(times):7.1f} ms   median {statistics.median(times):7.1f} ms")
+    print(f"{'':53s}  wall best  wall median  CPU median")
+    for name, (wall, cpu) in rows:
+        print(f"{name:53s} {min(wall):7.1f} ms  {statistics.median(wall):8.1f} ms "
+              f"{statistics.median(cpu):8.1f} ms")
 
 
 if __name__ == "__main__":

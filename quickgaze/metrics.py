@@ -239,12 +239,14 @@ def _step_bins(scaled: np.ndarray, step: float) -> tuple[np.ndarray, int]:
     value, and ``T``. Exact ``>=`` comparisons, done once per map instead of
     once per threshold and split."""
     n_thresholds = int(np.floor(1.0 / step + 1e-9)) + 1
-    t = step * np.arange(n_thresholds + 1)
-    k = np.minimum(np.floor(scaled / step).astype(np.int64), n_thresholds - 1)
-    k -= t[k] > scaled  # floor() rounded up across a threshold
-    k += (k + 1 < n_thresholds) & (t[np.minimum(k + 1, n_thresholds)] <= scaled)
-    # Small ints make the per-split gathers and counts below cheap.
-    return (k + 1).astype(np.min_scalar_type(n_thresholds)), n_thresholds
+    t = step * np.arange(n_thresholds)
+    dtype = np.min_scalar_type(n_thresholds)  # small ints: cheap gathers and counts below
+    if n_thresholds > 64:
+        return np.searchsorted(t, scaled, side="right").astype(dtype), n_thresholds
+    bins = np.zeros(scaled.shape, dtype=dtype)
+    for threshold in t:  # a few passes beat a binary search per value
+        bins += scaled >= threshold
+    return bins, n_thresholds
 
 
 def _step_auc(bins: np.ndarray, n_thresholds: int, fixated: np.ndarray,
@@ -416,14 +418,16 @@ def saliency_metrics(pred: np.ndarray, truth: Truth | np.ndarray) -> dict[str, f
     scaled = _flat(_minmax(p))
     diff = scaled - truth.gt
     mask = (p > 0) | (truth.gt > 0)
+    n_mask = int(np.count_nonzero(mask))
     out = {
         "cc": _pearson(_centred(p), truth.gt_centred),
         "kld": _kld(_density(p), truth.gt_density),
         "sim": float(np.minimum(_sim_density(p), truth.gt_sim).sum()),
-        "cc_mask": cc(p[mask], truth.gt[mask]) if mask.sum() >= 2 else NAN,
+        "cc_mask": _pearson(_centred(p[mask]), _centred(truth.gt[mask])) if n_mask >= 2 else NAN,
         "mae": float(np.abs(diff).mean()),
         "mse": float(np.dot(diff, diff) / diff.size),
-        "spearman": _pearson(_centred(average_ranks(p)), truth.gt_ranks),
+        # Ranked in the map's own dtype: float32 sorts faster, same ties as float64.
+        "spearman": _pearson(_centred(average_ranks(pred)), truth.gt_ranks),
     }
     out.update(dict.fromkeys(FIXATION_METRICS, NAN))
     f = truth.fixated
