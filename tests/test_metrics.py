@@ -148,9 +148,14 @@ def mit_auc_judd(sal: np.ndarray, fixated: np.ndarray) -> float:
     return float(np.trapezoid(tp, fp))
 
 
+def minmax(m):
+    m = np.asarray(m, np.float64)
+    return (m - m.min()) / (m.max() - m.min())
+
+
 def mit_split_auc(sal: np.ndarray, fixated: np.ndarray, negatives: np.ndarray) -> float:
     """The split loop of AUC_Borji.m / AUC_shuffled.m with stepSize 0.1."""
-    s = M._minmax(sal).ravel()
+    s = minmax(sal).ravel()
     sth = s[fixated]
     aucs = []
     for row in negatives:
@@ -168,8 +173,8 @@ def mit_split_auc(sal: np.ndarray, fixated: np.ndarray, negatives: np.ndarray) -
 
 
 def mit_info_gain(sal, fixated, base):
-    p = M._minmax(sal).ravel()
-    b = M._minmax(base).ravel()
+    p = minmax(sal).ravel()
+    b = minmax(base).ravel()
     p, b = p / p.sum(), b / b.sum()
     return float(np.mean(np.log2(EPS + p[fixated]) - np.log2(EPS + b[fixated])))
 
@@ -197,11 +202,9 @@ def test_mit_split_auc_on_real_examples(real):
     shuffled = M.shuffled_negatives(np.unique(real["other"]), len(f), seed=3, n_splits=10)
     borji = M.borji_negatives(SHAPE[0] * SHAPE[1], len(f), seed=4, n_splits=10)
     for name, pred in real["preds"].items():
-        s = M._minmax(pred).ravel()
-        bins, n = M._step_bins(s, 0.1)
-        assert M._step_auc(bins, n, f, borji) == pytest.approx(
+        assert M.auc_borji(pred, f, seed=4, n_splits=10) == pytest.approx(
             mit_split_auc(pred, f, borji), abs=1e-12), name
-        assert M._step_auc(bins, n, f, shuffled) == pytest.approx(
+        assert M.sauc(pred, f, shuffled) == pytest.approx(
             mit_split_auc(pred, f, shuffled), abs=1e-12), name
 
 
@@ -274,9 +277,7 @@ def test_against_pysaliency_on_real_examples(real, tmp_path):
         assert M.nss(pred, f) == pytest.approx(ref["nss"], abs=1e-9), name
         assert M.auc_judd(pred, f) == pytest.approx(ref["auc_judd"], abs=1e-9), name
         # With a fine step the MIT threshold grid tends to the exact ROC area.
-        s = M._minmax(pred).ravel()
-        bins, n = M._step_bins(s, 1e-4)
-        assert M._step_auc(bins, n, f, borji) == pytest.approx(ref["auc_borji_exact"],
-                                                               abs=2e-3), name
-        assert M._step_auc(bins, n, f, shuffled) == pytest.approx(ref["sauc_exact"],
-                                                                  abs=2e-3), name
+        assert M.auc_borji(pred, f, seed=4, n_splits=20, step=1e-4) == pytest.approx(
+            ref["auc_borji_exact"], abs=2e-3), name
+        assert M.sauc(pred, f, shuffled, step=1e-4) == pytest.approx(ref["sauc_exact"],
+                                                                     abs=2e-3), name
