@@ -14,6 +14,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/cam.smk"
 include: "rules/evaluate.smk"
+include: "rules/baselines.smk"
 include: "rules/analysis.smk"
 
 

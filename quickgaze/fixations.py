@@ -1,7 +1,21 @@
 """Human fixations: parsing SALICON annotation files and building maps from them.
 
-Inside quickgaze, fixations of one image are a ``(N, 2)`` int array of
-0-based ``(row, col)`` pixel indices, all of them inside the image.
+Inside quickgaze, fixations of one image are a ``(N, 2)`` array of 0-based
+``(row, col)`` pixel coordinates; after :func:`valid_points` they are int
+pixel indices, all inside the image.
+
+Formats (``dataset.fixation_format`` in config.yaml), each naming its convention:
+
+- ``salicon2015_json``: one COCO-style JSON (``images``, ``annotations``), each
+  annotation's ``fixations`` a list of ``[row, col]``, 1-based integers;
+- ``salicon2017_mat``: a directory of ``<image id>.mat`` files, one per image,
+  each with a ``gaze`` struct array (one entry per observer: ``location``,
+  ``timestamp``, ``fixations``), ``fixations`` an ``(n, 2)`` array of
+  ``[x, y]``, 1-based;
+- ``json_xy_float``: the older COCO-style JSON whose ``fixations`` are
+  ``[x, y]`` floats, 0-based pixel coordinates (pixel centres at integers),
+  some slightly outside the image;
+- ``auto``: the format detected by :func:`detect_format` where unambiguous.
 """
 
 from __future__ import annotations
@@ -15,6 +29,32 @@ import numpy as np
 from quickgaze.smoothing import gaussian_smooth
 
 SALICON_SIGMA = 19.0
+FORMATS = ("salicon2015_json", "salicon2017_mat", "json_xy_float")
+
+
+class FixationFormatError(ValueError):
+    """A fixation source that does not match its format; the message names the file."""
+
+
+def _coco_points(path: Path) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
+    """Raw ``(N, 2)`` float coordinates (as stored) and ``(H, W)`` per image stem
+    of a COCO-style fixation JSON."""
+    try:
+        data = json.loads(Path(path).read_text())
+        images = {img["id"]: img for img in data["images"]}
+        pts: dict[int, list] = {i: [] for i in images}
+        for ann in data["annotations"]:
+            pts[ann["image_id"]].extend(ann["fixations"])
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise FixationFormatError(
+            f"{path}: not a COCO-style fixation JSON with images/annotations/fixations "
+            f"({type(err).__name__}: {err})") from err
+    points, shapes = {}, {}
+    for image_id, img in images.items():
+        stem = Path(img["file_name"]).stem
+        points[stem] = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2)
+        shapes[stem] = (int(img["height"]), int(img["width"]))
+    return points, shapes
 
 
 def load_salicon2015_json(path: str | os.PathLike) -> dict[str, dict]:
@@ -24,16 +64,96 @@ def load_salicon2015_json(path: str | os.PathLike) -> dict[str, dict]:
     image stem, ``{"points": (N, 2) float array of 0-based (row, col),
     "shape": (H, W)}``; points are not yet checked against the image.
     """
-    data = json.loads(Path(path).read_text())
-    images = {img["id"]: img for img in data["images"]}
-    pts: dict[int, list] = {i: [] for i in images}
-    for ann in data["annotations"]:
-        pts[ann["image_id"]].extend(ann["fixations"])
-    out = {}
-    for image_id, img in images.items():
-        arr = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2) - 1.0
-        out[Path(img["file_name"]).stem] = {"points": arr, "shape": (img["height"], img["width"])}
-    return out
+    points, shapes = _coco_points(Path(path))
+    return {s: {"points": p - 1.0, "shape": shapes[s]} for s, p in points.items()}
+
+
+def load_json_xy_float(path: str | os.PathLike) -> dict[str, dict]:
+    """Parse the older COCO-style JSON with ``[x, y]`` float, 0-based fixations.
+
+    Same return as :func:`load_salicon2015_json` (0-based (row, col), so the
+    columns are swapped); points outside the image are kept here and dropped
+    by :func:`valid_points`.
+    """
+    points, shapes = _coco_points(Path(path))
+    return {s: {"points": p[:, ::-1].copy(), "shape": shapes[s]} for s, p in points.items()}
+
+
+def load_salicon2017_mat(path: str | os.PathLike) -> np.ndarray:
+    """Fixations of one SALICON 2017 ``.mat`` file, all observers pooled.
+
+    The file holds ``gaze``, a struct array with one entry per observer whose
+    ``fixations`` field is ``(n, 2)`` ``[x, y]``, 1-based (``location`` holds
+    the raw mouse samples and is not used). Returns ``(N, 2)`` float 0-based
+    (row, col).
+    """
+    from scipy.io import loadmat
+
+    try:
+        data = loadmat(path)
+    except Exception as err:  # scipy raises several types for non-.mat files
+        raise FixationFormatError(f"{path}: cannot read as a .mat file ({err})") from err
+    if "gaze" not in data:
+        raise FixationFormatError(f"{path}: no 'gaze' struct array (SALICON 2017 .mat expected); "
+                                  f"variables: {sorted(k for k in data if not k.startswith('__'))}")
+    gaze = data["gaze"]
+    if gaze.dtype.names is None or "fixations" not in gaze.dtype.names:
+        raise FixationFormatError(f"{path}: 'gaze' has no 'fixations' field "
+                                  f"(fields: {gaze.dtype.names})")
+    per_observer = [np.asarray(g["fixations"], dtype=np.float64).reshape(-1, 2)
+                    for g in gaze.ravel()]
+    xy = np.concatenate(per_observer) if per_observer else np.zeros((0, 2))
+    return xy[:, ::-1] - 1.0
+
+
+def _integer_valued(points: dict[str, np.ndarray]) -> bool:
+    return all(np.all(p == np.round(p)) for p in points.values())
+
+
+def _count_outside(points: dict[str, np.ndarray], shapes: dict[str, tuple[int, int]]) -> int:
+    """Points outside ``[0, H) x [0, W)`` of 0-based (row, col) points, after rounding."""
+    return sum(valid_points(p, shapes[s])[1] for s, p in points.items())
+
+
+def detect_format(source: str | os.PathLike) -> str:
+    """The format of a fixation source, where the data leave no doubt.
+
+    - a ``.mat`` file or a directory of ``.mat`` files: ``salicon2017_mat``;
+    - a JSON with any non-integer coordinate: ``json_xy_float`` (the 2015
+      release stores integers);
+    - a JSON of integers: ``salicon2015_json`` when read as 1-based
+      ``[row, col]`` at most 5% of the points fall outside their image, and at
+      least five times as many (and at least 5) would as ``[x, y]``.
+
+    Anything else (say, square images where both readings fit) raises
+    FixationFormatError asking for an explicit ``fixation_format``.
+    """
+    src = Path(source)
+    if src.is_dir():
+        if any(src.glob("*.mat")):
+            return "salicon2017_mat"
+        raise FixationFormatError(f"{src}: directory without .mat files; set "
+                                  f"dataset.fixation_format to one of {', '.join(FORMATS)}")
+    if src.suffix.lower() == ".mat":
+        return "salicon2017_mat"
+    return _detect_json(src, *_coco_points(src))
+
+
+def _detect_json(src: Path, raw: dict[str, np.ndarray], shapes: dict[str, tuple[int, int]]) -> str:
+    if not _integer_valued(raw):
+        return "json_xy_float"
+    as_rowcol = {s: p - 1.0 for s, p in raw.items()}
+    as_xy = {s: p[:, ::-1] - 1.0 for s, p in raw.items()}
+    out_rowcol, out_xy = _count_outside(as_rowcol, shapes), _count_outside(as_xy, shapes)
+    n = sum(len(p) for p in raw.values())
+    # Real data has a few points off the image whatever the reading; the right
+    # reading has few, the wrong one many more.
+    if out_rowcol <= 0.05 * n and out_xy >= 5 * max(out_rowcol, 1):
+        return "salicon2015_json"
+    raise FixationFormatError(
+        f"{src}: integer fixations are ambiguous ({out_rowcol} points fall outside the image "
+        f"read as 1-based [row, col], {out_xy} read as 1-based [x, y]); set "
+        f"dataset.fixation_format to one of {', '.join(FORMATS)}")
 
 
 def valid_points(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
@@ -63,18 +183,33 @@ def saliency_from_fixations(points: np.ndarray, shape: tuple[int, int],
 def load_fixations(source: str | os.PathLike, fmt: str, ids: list[str]) -> dict[str, np.ndarray]:
     """Fixations of ``ids`` from ``source`` as ``(N, 2)`` float 0-based (row, col).
 
-    source: a JSON file, or a folder holding exactly one JSON file (as the
-    SALICON 2015 archive extracts). fmt: ``auto`` or ``salicon2015_json``.
-    Images absent from the source get no entry.
+    fmt: ``auto`` or one of :data:`FORMATS`. ``source`` is the JSON file (or a
+    folder holding exactly one, as the SALICON 2015 archive extracts), or for
+    ``salicon2017_mat`` the directory of ``<id>.mat`` files (a single ``.mat``
+    file serves the image of its stem). Images absent from the source get no
+    entry.
     """
-    if fmt not in ("auto", "salicon2015_json"):
-        raise ValueError(f"fixation_format '{fmt}' unknown; allowed: auto, salicon2015_json")
-    source = Path(source)
-    if source.is_dir():
-        found = sorted(source.glob("*.json"))
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ValueError(f"fixation_format '{fmt}' unknown; allowed: auto, {', '.join(FORMATS)}")
+    src = Path(source)
+    if src.is_dir() and not any(src.glob("*.mat")):
+        found = sorted(src.glob("*.json"))
         if len(found) != 1:
-            raise ValueError(f"fixation folder '{source}' must hold one .json file, found "
-                             f"{[p.name for p in found]}")
-        source = found[0]
-    parsed = load_salicon2015_json(source)
-    return {i: parsed[i]["points"] for i in ids if i in parsed}
+            raise FixationFormatError(f"fixation folder '{src}' must hold one .json file "
+                                      f"or .mat files, found {[p.name for p in found]}")
+        src = found[0]
+    if fmt == "auto" and (src.is_dir() or src.suffix.lower() == ".mat"):
+        fmt = detect_format(src)
+    if fmt == "salicon2017_mat":
+        files = {src.stem: src} if src.is_file() else {i: src / f"{i}.mat" for i in ids}
+        return {i: load_salicon2017_mat(files[i]) for i in ids
+                if i in files and files[i].exists()}
+    if src.is_dir():
+        raise FixationFormatError(f"{src}: a directory, but fixation_format '{fmt}' reads "
+                                  f"one JSON file")
+    raw, shapes = _coco_points(src)
+    if fmt == "auto":
+        fmt = _detect_json(src, raw, shapes)
+    if fmt == "salicon2015_json":
+        return {i: raw[i] - 1.0 for i in ids if i in raw}
+    return {i: raw[i][:, ::-1].copy() for i in ids if i in raw}

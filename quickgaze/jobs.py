@@ -16,6 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from quickgaze.baselines import (
+    FixationStats,
+    baseline_map,
+    centre_bias_map,
+    fixation_stats,
+    load_fixation_stats,
+    save_fixation_stats,
+)
 from quickgaze.batch import (
     Progress,
     fingerprint,
@@ -28,7 +36,7 @@ from quickgaze.batch import (
 from quickgaze.cam import CamSettings, cam_to_image, compute_cams
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, read_rgb, write_json, write_map_png
-from quickgaze.metrics import saliency_metrics
+from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.models import build_detector, resolve_device, weights_label
 from quickgaze.smoothing import gaussian_smooth
 
@@ -77,6 +85,9 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                 np.zeros((0, 2), np.int64), 0)
             if dropped:
                 notes.append(f"{dropped} fixations outside the {shape[0]}x{shape[1]} image dropped")
+            if fixations is not None and not len(kept):
+                notes.append("no valid fixation: fixation metrics not available" if pts is not None
+                             else f"not in {fixations}: fixation metrics not available")
             gt, source = None, ""
             if maps.get(i) is not None:
                 gt, source = read_map(maps[i]), "official"
@@ -182,21 +193,49 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     return progress.finish()
 
 
-def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
+def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
+                       centre_bias_sigma: str | float | list, n_others: int, seed: int) -> None:
+    """Write the dataset's :class:`~quickgaze.baselines.FixationStats` (``.npz``)
+    from every image's ground-truth record. The maps are read only when no
+    image has a fixation (to fit the centre bias on them)."""
+    points: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
+    for i in ids:
+        with np.load(truths[i]) as z:
+            if not str(z["error"]):
+                points[i] = (z["points"].astype(np.int64), tuple(int(v) for v in z["shape"]))
+
+    def maps():
+        for i in points:
+            with np.load(truths[i]) as z:
+                if "map" in z.files:
+                    yield z["map"]
+
+    stats = fixation_stats(points, maps(), centre_bias_sigma, n_others, seed)
+    log.info("centre bias sigma (%.4f, %.4f) of (H, W) from %s; shuffled-AUC pool of %d images, "
+             "%d pixels", *stats.centre_bias_sigma, stats.sigma_source, len(stats.pool_images),
+             len(stats.pool_points))
+    save_fixation_stats(output, stats)
+
+
+def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path], stats: Path,
                  smooth_out: dict[str, Path], metrics_out: dict[str, Path],
-                 variant_name: str, sigma: float) -> int:
+                 variant_name: str, sigma: float, seed: int) -> int:
     """Smooth each stale image's CAM and score raw and smoothed maps.
 
     Writes ``smooth_out[id]`` (8-bit PNG at ground-truth size) and then
-    ``metrics_out[id]`` (JSON, written last so it marks completion). An image
-    whose CAM or ground truth is missing gets ``status: error`` with the
-    reason and a 1x1 placeholder PNG.
+    ``metrics_out[id]`` (JSON, written last so it marks completion). ``stats``
+    is the dataset's fixation-statistics file (centre bias, shuffled-AUC
+    pool); its content, not its date, enters the fingerprint. An image whose
+    CAM or ground truth is missing gets ``status: error`` with the reason and
+    a 1x1 placeholder PNG.
     """
-    fp = fingerprint({"sigma": sigma})
+    fixation_context = load_fixation_stats(stats)
+    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
-            record = evaluate_image(load_npz(cams[i]), load_npz(truths[i]), sigma)
+            record = evaluate_image(load_npz(cams[i]), load_npz(truths[i]), sigma,
+                                    fixation_context, i, seed)
             record.update(image=i, variant=variant_name, fingerprint=fp,
                           cam_path=str(cams[i]), smooth_path=str(smooth_out[i]))
             write_map_png(smooth_out[i], record.pop("smooth"))
@@ -210,37 +249,105 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     return run_stale(ids, fresh, compute, chunk=16, what="evaluate")
 
 
-def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray],
-                   sigma: float) -> dict[str, Any]:
+def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
+                 metrics_out: dict[str, Path], baseline: str, sigma: float, seed: int) -> int:
+    """Score baseline ``baseline`` (see :mod:`quickgaze.baselines`) on each stale
+    image, as :func:`evaluate_job` scores a variant: the same JSON keys, with
+    the baseline map as the raw map. No PNG is written (the map is the same
+    for every image of a size)."""
+    fixation_context = load_fixation_stats(stats)
+    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
+                      "baseline": baseline})
+
+    def compute(batch: list[str]) -> None:
+        for i in batch:
+            record = evaluate_baseline_image(baseline, load_npz(truths[i]), sigma,
+                                             fixation_context, i, seed)
+            record.pop("smooth")
+            record.update(image=i, variant=baseline, fingerprint=fp, cam_path="", smooth_path="")
+            if record["status"] != "ok":
+                log.warning("%s: %s", i, record["error"])
+            write_json(metrics_out[i], record)
+
+    return run_stale(ids, lambda i: is_fresh(metrics_out[i], fp, [truths[i]]), compute,
+                     chunk=64, what=f"baseline {baseline}")
+
+
+def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,
+                seed: int) -> Truth:
+    """The prepared ground truth of one image (see :func:`prepare_truth`): its map,
+    its fixations (none: fixation metrics NaN), the other images' fixations of
+    the shuffled AUC and the centre bias of the information gain."""
+    gt = truth["map"].astype(np.float32) / 255.0
+    shape = (gt.shape[0], gt.shape[1])
+    points = truth["points"] if len(truth["points"]) else None
+    return prepare_truth(gt, points, stats.other_fixated(image, shape),
+                         centre_bias_map(shape, stats.centre_bias_sigma), image_seed(seed, image))
+
+
+def _truth_fields(truth: dict[str, np.ndarray]) -> dict[str, Any]:
+    return {"status": "ok", "error": "", "warnings": str(truth.get("warnings", "")),
+            "n_fixations": len(truth["points"]), "n_dropped": int(truth["n_dropped"]),
+            "map_source": str(truth["map_source"])}
+
+
+def _score(record: dict[str, Any], raw: np.ndarray, truth: dict[str, np.ndarray],
+           sigma: float, stats: FixationStats, image: str, seed: int) -> dict[str, Any]:
+    """Add ``<metric>_raw`` / ``<metric>_smooth`` and ``smooth`` to ``record``."""
+    prepared = image_truth(truth, stats, image, seed)
+    smooth = gaussian_smooth(raw, sigma)
+    for name, value in saliency_metrics(raw, prepared).items():
+        record[f"{name}_raw"] = value
+    for name, value in saliency_metrics(smooth, prepared).items():
+        record[f"{name}_smooth"] = value
+    record["smooth"] = smooth
+    return record
+
+
+def _truth_error(truth: dict[str, np.ndarray]) -> str:
+    error = str(truth.get("error", ""))
+    if not error and "map" not in truth:
+        error = "no ground truth: neither a map nor a fixation for this image"
+    return error
+
+
+def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sigma: float,
+                   stats: FixationStats, image: str, seed: int) -> dict[str, Any]:
     """Metrics record of one image from its CAM and ground-truth records.
 
     The raw CAM is mapped to ground-truth size (see :func:`cam_to_image`) and
     smoothed with a Gaussian of ``sigma`` px. Returns a dict with ``status``,
     ``error``, ``warnings``, the CAM's bookkeeping, the metrics (``<name>_raw``
-    and ``<name>_smooth``) and ``smooth``, the smoothed map to save.
+    and ``<name>_smooth``, see :data:`quickgaze.metrics.METRICS`; fixation
+    metrics NaN when the image has no fixation) and ``smooth``, the smoothed
+    map to save. AUC negatives are seeded from ``seed`` and ``image``.
     """
-    record: dict[str, Any] = {
-        "status": "ok", "error": "", "warnings": str(truth.get("warnings", "")),
-        "weights_label": str(cam.get("weights_label", "")),
-        "explained_variance": float(cam.get("explained_variance", np.nan)),
-        "sign_flipped": bool(cam.get("sign_flipped", False)),
-        "n_fixations": len(truth["points"]), "n_dropped": int(truth["n_dropped"]),
-        "map_source": str(truth["map_source"]),
-    }
-    error = str(cam.get("error", "")) or str(truth.get("error", ""))
-    if not error and "map" not in truth:
-        error = "no ground truth: neither a map nor a fixation for this image"
+    record = _truth_fields(truth)
+    record.update(weights_label=str(cam.get("weights_label", "")),
+                  explained_variance=float(cam.get("explained_variance", np.nan)),
+                  sign_flipped=bool(cam.get("sign_flipped", False)))
+    error = str(cam.get("error", "")) or _truth_error(truth)
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))
         return record
-    gt = truth["map"].astype(np.float32) / 255.0
+    shape = tuple(truth["map"].shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        raw = cam_to_image(cam["cam"], tuple(cam["extent"]), gt.shape)
-        smooth = gaussian_smooth(raw, sigma)
-        for name, value in saliency_metrics(raw, gt).items():
-            record[f"{name}_raw"] = value
-        for name, value in saliency_metrics(smooth, gt).items():
-            record[f"{name}_smooth"] = value
-    record["smooth"] = smooth
-    return record
+        raw = cam_to_image(cam["cam"], tuple(cam["extent"]), shape)
+        return _score(record, raw, truth, sigma, stats, image, seed)
+
+
+def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: float,
+                            stats: FixationStats, image: str, seed: int) -> dict[str, Any]:
+    """Metrics record of baseline ``baseline`` on one image: as
+    :func:`evaluate_image`, with the baseline map at ground-truth size as the
+    raw map (``weights_label`` names the baseline)."""
+    record = _truth_fields(truth)
+    record.update(weights_label=f"baseline:{baseline}", explained_variance=float("nan"),
+                  sign_flipped=False)
+    error = _truth_error(truth)
+    if error:
+        record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))
+        return record
+    raw = baseline_map(baseline, tuple(truth["map"].shape), stats.centre_bias_sigma)
+    return _score(record, raw, truth, sigma, stats, image, seed)

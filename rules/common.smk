@@ -3,7 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from quickgaze import datasets
+from quickgaze import baselines, datasets
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -14,15 +14,16 @@ RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
 VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
-BASELINES = []  # baseline pseudo-variants (centre_bias, uniform): metrics only, no CAM
+# Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
+BASELINES = list(baselines.BASELINES)
 SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison"} & set(SCORED)
+_reserved = {"ground_truth", "comparison", *BASELINES} & set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
-                     "(results/<dataset>/<name>/ would collide)")
+                     "(baselines, or results/<dataset>/<name>/ would collide)")
 if REFERENCE not in VARIANTS:
     raise ValueError(f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
                      f"variants: {', '.join(VARIANTS)}")
@@ -83,6 +84,11 @@ def fixation_source():
 
 def truth_path(image):
     return f"{RESULTS}/ground_truth/{image}.npz"
+
+
+def fixation_stats_path():
+    """Dataset-level centre bias and shuffled-AUC pool (one file, beside the per-image dirs)."""
+    return f"{RESULTS}/fixation_stats.npz"
 
 
 def cam_path(variant, image):
@@ -161,6 +167,7 @@ def all_targets():
     return [
         *(truth_path(i) for i in IMAGE_IDS),
         *(f for v in VARIANTS for f in per_image_targets(v)),
+        *(metrics_path(b, i) for b in BASELINES for i in IMAGE_IDS),
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),

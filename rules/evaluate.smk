@@ -11,6 +11,7 @@ for variant in VARIANTS:
             input:
                 cams=[cam_path(variant, i) for i in ids],
                 truths=[truth_path(i) for i in ids],
+                stats=fixation_stats_path(),
             output:
                 smooth=update([smooth_path(variant, i) for i in ids]),
                 metrics=update([metrics_path(variant, i) for i in ids]),
@@ -18,6 +19,7 @@ for variant in VARIANTS:
                 ids=ids,
                 variant=variant,
                 sigma=config["evaluation"]["sigma"],
+                seed=config["seed"],
             conda:
                 "../envs/quickgaze.yaml"
             log:

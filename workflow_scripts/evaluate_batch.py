@@ -9,8 +9,10 @@ evaluate_job(
     ids,
     cams=dict(zip(ids, map(Path, snakemake.input.cams))),
     truths=dict(zip(ids, map(Path, snakemake.input.truths))),
+    stats=Path(snakemake.input.stats),
     smooth_out=dict(zip(ids, map(Path, snakemake.output.smooth))),
     metrics_out=dict(zip(ids, map(Path, snakemake.output.metrics))),
     variant_name=snakemake.params.variant,
     sigma=snakemake.params.sigma,
+    seed=snakemake.params.seed,
 )

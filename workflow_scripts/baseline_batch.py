@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from quickgaze.batch import log_to_file
+from quickgaze.jobs import baseline_job
+
+log_to_file(snakemake.log[0])
+ids = snakemake.params.ids
+baseline_job(
+    ids,
+    truths=dict(zip(ids, map(Path, snakemake.input.truths))),
+    stats=Path(snakemake.input.stats),
+    metrics_out=dict(zip(ids, map(Path, snakemake.output.metrics))),
+    baseline=snakemake.params.baseline,
+    sigma=snakemake.params.sigma,
+    seed=snakemake.params.seed,
+)

@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from quickgaze.batch import log_to_file
+from quickgaze.jobs import fixation_stats_job
+
+log_to_file(snakemake.log[0])
+ids = snakemake.params.ids
+fixation_stats_job(
+    ids,
+    truths=dict(zip(ids, map(Path, snakemake.input.truths))),
+    output=Path(snakemake.output[0]),
+    centre_bias_sigma=snakemake.params.centre_bias_sigma,
+    n_others=snakemake.params.n_others,
+    seed=snakemake.params.seed,
+)
