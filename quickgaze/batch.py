@@ -15,7 +15,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +45,49 @@ def stored_fingerprint(path: Path) -> str | None:
         return None
 
 
-def is_fresh(record: Path, fp: str, sources: Sequence[Path], extra: Sequence[Path] = ()) -> bool:
+def record_token(path: Path) -> str | None:
+    """The token a per-image ``.npz`` record got when it was written, None if unreadable."""
+    try:
+        with np.load(path) as z:
+            return str(z["token"])
+    except Exception:  # noqa: BLE001 -- a missing or corrupt record has no token
+        return None
+
+
+def input_tokens(inputs: Mapping[str, Path]) -> dict[str, str | None]:
+    """Tokens of the per-image records a result is computed from, to store in it."""
+    return {name: record_token(p) for name, p in inputs.items()}
+
+
+def is_fresh(record: Path, fp: str, sources: Sequence[Path] = (), extra: Sequence[Path] = (),
+             inputs: Mapping[str, Path] | None = None) -> bool:
     """True when ``record`` exists with fingerprint ``fp``, is not older than any
-    existing source, and every ``extra`` output file exists."""
+    existing file of ``sources``, every ``extra`` output file exists and, for a
+    JSON record, the ``input_tokens`` it stored equal those of ``inputs`` now.
+
+    Per-image records made by other jobs are compared by token, not by date:
+    Snakemake touches every output of a batch job, so dates would make one
+    recomputed CAM re-evaluate its whole batch.
+    """
     if not record.exists() or any(not p.exists() for p in extra):
         return False
     newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
     if record.stat().st_mtime < newest:
         return False
+    if inputs is not None:
+        try:
+            stored = read_json(record)
+        except Exception:  # noqa: BLE001 -- a corrupt record is not fresh
+            return False
+        return stored.get("fingerprint") == fp and stored.get("input_tokens") == input_tokens(inputs)
     return stored_fingerprint(record) == fp
 
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
-    """``np.savez_compressed`` to a temporary file, renamed into place."""
+    """``np.savez_compressed`` to a temporary file, renamed into place, with a fresh
+    random ``token`` that identifies this write (see :func:`is_fresh`)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays, token=uuid.uuid4().hex)
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

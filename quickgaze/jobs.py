@@ -27,6 +27,7 @@ from quickgaze.baselines import (
 from quickgaze.batch import (
     Progress,
     fingerprint,
+    input_tokens,
     is_fresh,
     load_npz,
     run_stale,
@@ -237,14 +238,16 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
             record = evaluate_image(load_npz(cams[i]), load_npz(truths[i]), sigma,
                                     fixation_context, i, seed)
             record.update(image=i, variant=variant_name, fingerprint=fp,
-                          cam_path=str(cams[i]), smooth_path=str(smooth_out[i]))
+                          cam_path=str(cams[i]), smooth_path=str(smooth_out[i]),
+                          input_tokens=input_tokens({"cam": cams[i], "truth": truths[i]}))
             write_map_png(smooth_out[i], record.pop("smooth"))
             if record["status"] != "ok":
                 log.warning("%s: %s", i, record["error"])
             write_json(metrics_out[i], record)
 
     def fresh(i: str) -> bool:
-        return is_fresh(metrics_out[i], fp, [cams[i], truths[i]], extra=[smooth_out[i]])
+        return is_fresh(metrics_out[i], fp, extra=[smooth_out[i]],
+                        inputs={"cam": cams[i], "truth": truths[i]})
 
     return run_stale(ids, fresh, compute, chunk=16, what="evaluate")
 
@@ -264,12 +267,14 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
             record = evaluate_baseline_image(baseline, load_npz(truths[i]), sigma,
                                              fixation_context, i, seed)
             record.pop("smooth")
-            record.update(image=i, variant=baseline, fingerprint=fp, cam_path="", smooth_path="")
+            record.update(image=i, variant=baseline, fingerprint=fp, cam_path="", smooth_path="",
+                          input_tokens=input_tokens({"truth": truths[i]}))
             if record["status"] != "ok":
                 log.warning("%s: %s", i, record["error"])
             write_json(metrics_out[i], record)
 
-    return run_stale(ids, lambda i: is_fresh(metrics_out[i], fp, [truths[i]]), compute,
+    return run_stale(ids, lambda i: is_fresh(metrics_out[i], fp, inputs={"truth": truths[i]}),
+                     compute,
                      chunk=64, what=f"baseline {baseline}")
 
 

@@ -45,6 +45,7 @@ def metrics_table(paths: Iterable[str | os.PathLike],
     for p in paths:
         rec = read_json(p)
         rec.pop("fingerprint", None)
+        rec.pop("input_tokens", None)
         rec["metrics_path"] = str(p)
         image = rec.get("image")
         if image is None:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from quickgaze import figures
+from quickgaze.baselines import BASELINES
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -83,12 +84,16 @@ def test_tables_have_the_expected_shape(study):
         assert (summary["ci_low"] <= summary["ci_high"]).all()
     cmp = res / "comparison"
     means = pd.read_csv(cmp / "means.csv")
-    assert len(means) == len(VARIANTS) * len(metrics)
+    scored = [*VARIANTS, *BASELINES]
+    assert sorted(set(means["name"])) == sorted(scored)
+    assert len(means) == len(scored) * len(metrics)
     paired = pd.read_csv(cmp / "paired.csv")
-    assert len(paired) == len(metrics)  # one pair of variants
+    n_pairs = len(scored) * (len(scored) - 1) // 2
+    assert len(paired) == n_pairs * len(metrics)
     assert paired["p_value"].between(0, 1).all() and (paired["n_pairs"] == N_IMAGES).all()
     flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
     assert flips.loc["plain", "share_flipped"] == 0  # policy none never flips
+    assert flips.loc[list(BASELINES), "share_flipped"].isna().all()  # no CAM, no sign
     dive = pd.read_csv(cmp / "deep_dive.csv")
     assert len(dive) == N_RANK and set(dive["best"]) <= set(VARIANTS)
 

@@ -17,15 +17,21 @@ from conftest import FAST_VARIANT, snakemake, write_config
 pytestmark = pytest.mark.slow
 
 
-def forward_passes(workdir: Path, since: float) -> dict[str, int]:
-    """Images that went through the network per CAM job log written after ``since``."""
+def computed(workdir: Path, since: float, stage: str = "cam",
+             what: str = "CAM forward") -> dict[str, int]:
+    """Images computed per job log of ``stage`` written after ``since``."""
     counts = {}
-    for log in workdir.glob("logs/**/cam/*.log"):
+    for log in workdir.glob(f"logs/**/{stage}/*.log"):
         if log.stat().st_mtime >= since:
-            found = re.findall(r"CAM forward: computed (\d+) images", log.read_text())
-            assert found, f"{log} has no forward-pass count:\n{log.read_text()}"
+            found = re.findall(rf"{what}: computed (\d+) images", log.read_text())
+            assert found, f"{log} has no count:\n{log.read_text()}"
             counts[str(log.relative_to(workdir))] = int(found[-1])
     return counts
+
+
+def forward_passes(workdir: Path, since: float) -> dict[str, int]:
+    """Images that went through the network, per CAM job log written after ``since``."""
+    return computed(workdir, since)
 
 
 def folder_study(workdir: Path, images: list[Path], fixations: Path, **overrides) -> None:
@@ -96,6 +102,9 @@ def test_exact_incremental_recompute(tmp_path, salicon_examples):
     start = time.time()
     snakemake(tmp_path)
     assert sum(forward_passes(tmp_path, start).values()) == 2
+    # ... and exactly those 2 images are evaluated again, although Snakemake
+    # touches every output of the two rerun batch jobs.
+    assert sum(computed(tmp_path, start, "evaluate", "evaluate").values()) == 2
 
     # Add k = 3 new images: exactly 3 forward passes, all tables cover 10 images.
     for p in images[7:]:
