@@ -18,6 +18,15 @@ include: "rules/baselines.smk"
 include: "rules/analysis.smk"
 
 
+# Cheap or network-bound steps run where Snakemake runs, not as cluster jobs
+# (compute nodes often have no internet).
+localrules:
+    all,
+    demo_dataset,
+    analyse_variant,
+    download_salicon_archive,
+
+
 rule all:
     input:
         all_targets(),

@@ -1,6 +1,8 @@
 # CAM batch jobs: one rule per (variant, batch); each job loads the detector
 # once and writes one record per image. update() keeps the batch's existing
 # files, so the job recomputes only the missing or stale ones.
+# cam_resources (config) adds cluster resources, e.g. the GPU the SLURM plugin
+# requests; the local executor ignores resources it is given no limit for.
 
 
 for variant, settings in VARIANTS.items():
@@ -22,6 +24,7 @@ for variant, settings in VARIANTS.items():
                 loader_workers=config["loader_workers"],
             resources:
                 cam_jobs=1,
+                **config["cam_resources"],
             conda:
                 "../envs/quickgaze.yaml"
             log:
