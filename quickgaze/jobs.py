@@ -348,8 +348,9 @@ def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: 
     :func:`evaluate_image`, with the baseline map at ground-truth size as the
     raw map (``weights_label`` names the baseline)."""
     record = _truth_fields(truth)
+    # A baseline has no principal component, so no sign to flip: null, not False.
     record.update(weights_label=f"baseline:{baseline}", explained_variance=float("nan"),
-                  sign_flipped=False)
+                  sign_flipped=None)
     error = _truth_error(truth)
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))

@@ -164,12 +164,13 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     """Share of ok images whose CAM sign the variant's policy flipped.
 
     Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline),
-    ``n``, ``n_flipped``, ``share_flipped`` (NaN without a ``sign_flipped`` column).
+    ``n``, ``n_flipped``, ``share_flipped`` (NaN for a baseline or without a
+    ``sign_flipped`` column).
     """
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
-        has = "sign_flipped" in ok.columns
+        has = kinds[name] != "baseline" and "sign_flipped" in ok.columns
         flipped = ok["sign_flipped"].fillna(False).astype(bool) if has else None
         rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
                      "n": len(ok), "n_flipped": int(flipped.sum()) if has else 0,

@@ -97,7 +97,7 @@ def test_workflow_scores_baselines_like_variants(tmp_path):
     for baseline in ("centre_bias", "uniform"):
         table = pd.read_parquet(results / baseline / "metrics.parquet")
         assert list(table["image"]) == ["demo_000", "demo_001", "demo_002"]
-        assert set(variant) - {"cam_path", "smooth_path"} <= set(table.columns) | {
+        assert set(variant) - {"cam_path", "smooth_path", "input_tokens"} <= set(table.columns) | {
             "fingerprint"}
         assert (results / baseline / "ranking.csv").exists()
     uniform = pd.read_parquet(results / "uniform" / "metrics.parquet")
