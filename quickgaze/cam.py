@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 SIGN_POLICIES = ("none", "max_abs", "mean_activation")
+# Part of every CAM's fingerprint: bump when the engine's numbers change.
+ENGINE_VERSION = 2
 INPUT_SCALES = ("detector", "native")
 
 
@@ -137,10 +139,24 @@ def fuse_levels(features: OrderedDict[str, torch.Tensor], levels: list[str],
 
 
 def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
-    """``(n_out, n_in)`` weights of 1-D bilinear resampling as ``F.interpolate``
-    (``align_corners=False``) applies them; rows sum to 1."""
-    eye = torch.eye(n_in, dtype=torch.float64)[None, None]
-    return F.interpolate(eye, size=(n_out, n_in), mode="bilinear")[0, 0]
+    """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as
+    ``F.interpolate`` (``align_corners=False``, no antialias) applies them:
+    output ``j`` reads ``src = max(0, (j + 0.5) * n_in / n_out - 0.5)`` between
+    inputs ``floor(src)`` and the next (clamped to the last). Rows sum to 1."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(n_in - 1)
+    i1 = (i0 + 1).clamp_max(n_in - 1)
+    lam = src - i0
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    weights.index_put_((rows, i0), 1 - lam, accumulate=True)
+    weights.index_put_((rows, i1), lam, accumulate=True)
+    return weights
+
+
+def _support(weights: torch.Tensor) -> torch.Tensor:
+    """Indices of the inputs that a resampling matrix reads (sorted)."""
+    return (weights != 0).any(dim=0).nonzero()[:, 0]
 
 
 class FusedLevels:
@@ -148,41 +164,48 @@ class FusedLevels:
     channels) of one image, held as its FPN levels.
 
     Column block ``m`` of ``A`` is ``vec(P_h |X_m| P_w^T)`` per channel: level
-    ``m`` (``(C_m, h_m, w_m)``) ``abs()``-ed, bilinearly resampled to the
-    ``grid`` size (as :func:`fuse_levels`) and cropped to its first
-    ``rows x cols`` cells. ``A`` itself (``54400 x 1280`` at the finest grid
-    of an 800x1088 input) is only formed by :meth:`dense`; the products
-    :meth:`matmul` and :meth:`rmatmul` use the levels at their own size.
-    Bilinear rows sum to 1, so subtracting the column means before the
-    resampling centres ``A`` exactly (:meth:`centred`).
+    ``m`` (``(C_m, h_m, w_m)``) ``abs()``-ed (unless ``absolute`` is false),
+    bilinearly resampled to the ``grid`` size (as :func:`fuse_levels`) and
+    cropped to its first ``rows x cols`` cells. ``A`` itself (``54400 x 1280``
+    at the finest grid of an 800x1088 input) is only formed by :meth:`dense`;
+    :meth:`matmul` and :meth:`rmatmul` use each level at its own size, and
+    only the rows and columns of it that the resampling reads (a few of the
+    finest level for the pool grid). Bilinear rows sum to 1, so subtracting
+    the column means before the resampling centres ``A`` exactly
+    (:meth:`centred`).
     """
 
     def __init__(self, levels: list[torch.Tensor], grid: tuple[int, int],
-                 crop: tuple[int, int]) -> None:
-        self.levels = levels
+                 crop: tuple[int, int], absolute: bool = True) -> None:
         self.grid = grid
         self.rows, self.cols = crop
         self.n = self.rows * self.cols
         self.widths = [int(x.shape[0]) for x in levels]
         self.n_channels = sum(self.widths)
-        # (rows, h_m) and (cols, w_m); None where the level is the grid.
-        self.ph = [None if x.shape[-2:] == grid else
-                   interpolation_matrix(x.shape[-2], grid[0])[: self.rows].to(x) for x in levels]
-        self.pw = [None if x.shape[-2:] == grid else
-                   interpolation_matrix(x.shape[-1], grid[1])[: self.cols].to(x) for x in levels]
+        # Per level: the part used, (rows, h) and (cols, w) weights (None: the grid level).
+        self.levels, self.ph, self.pw = [], [], []
+        for x in levels:
+            if tuple(x.shape[-2:]) == tuple(grid):
+                ph = pw = None
+                x = x[:, : self.rows, : self.cols]
+            else:
+                ph = interpolation_matrix(x.shape[-2], grid[0])[: self.rows]
+                pw = interpolation_matrix(x.shape[-1], grid[1])[: self.cols]
+                # Downsampling reads a few rows and columns: keep only those.
+                rs, cs = _support(ph), _support(pw)
+                x = x.index_select(1, rs.to(x.device)).index_select(2, cs.to(x.device))
+                ph, pw = ph[:, rs].to(x), pw[:, cs].to(x)
+            self.levels.append(x.abs() if absolute else x)
+            self.ph.append(ph)
+            self.pw.append(pw)
 
     def _resample(self, m: int, z: torch.Tensor) -> torch.Tensor:
         """``(k, h_m, w_m)`` -> ``(k, rows, cols)`` on the grid."""
-        if self.ph[m] is None:
-            return z[:, : self.rows, : self.cols]
-        return self.ph[m] @ z @ self.pw[m].T
+        return z if self.ph[m] is None else self.ph[m] @ z @ self.pw[m].T
 
     def _resample_adjoint(self, m: int, y: torch.Tensor) -> torch.Tensor:
         """Adjoint of :meth:`_resample`: ``(k, rows, cols)`` -> ``(k, h_m, w_m)``."""
-        if self.ph[m] is None:
-            h, w = self.levels[m].shape[-2:]
-            return F.pad(y, (0, w - self.cols, 0, h - self.rows))
-        return self.ph[m].T @ y @ self.pw[m]
+        return y if self.ph[m] is None else self.ph[m].T @ y @ self.pw[m]
 
     def matmul(self, q: torch.Tensor) -> torch.Tensor:
         """``(A q)^T``: ``q`` is ``(C, k)``; returns ``(k, n)``."""
@@ -213,25 +236,21 @@ class FusedLevels:
         return out
 
     def squared_norm(self) -> float:
-        """``||A||_F^2`` (float64 accumulation) without resampling the levels.
+        """``||A||_F^2`` (float64 accumulation) without resampling large levels.
 
-        For a resampled level, ``sum_c ||P_h X_c P_w^T||^2 = sum_c <X_c, G_h X_c G_w>``
+        For an upsampled level, ``sum_c ||P_h X_c P_w^T||^2 = sum_c <X_c, G_h X_c G_w>``
         with ``G = P^T P``. Each row of a bilinear ``P`` touches two adjacent
         inputs, so ``G`` is tridiagonal and the sum is five weighted products
         of the level with its shifts (the other four follow by symmetry).
         """
         total = 0.0
         for m, x in enumerate(self.levels):
-            if self.ph[m] is None or self.n <= x.shape[-2] * x.shape[-1]:
-                # Grid level or a downsampled one: the resampled level is small.
-                up = x if self.ph[m] is None else F.interpolate(
-                    x[None], size=self.grid, mode="bilinear")[0]
-                total += float(up[:, : self.rows, : self.cols].square().sum(dim=(1, 2)).double()
-                               .sum())
-                continue
-            gh, gw = self.ph[m].T.double() @ self.ph[m].double(), \
-                self.pw[m].T.double() @ self.pw[m].double()
             h, w = x.shape[-2:]
+            if self.ph[m] is None or self.n <= h * w:
+                total += float(self._resample(m, x).square().sum(dim=(1, 2)).double().sum())
+                continue
+            gh = self.ph[m].T.double() @ self.ph[m].double()
+            gw = self.pw[m].T.double() @ self.pw[m].double()
             for di, dj, mult in ((0, 0, 1), (0, 1, 2), (1, 0, 2), (1, 1, 2), (1, -1, 2)):
                 ra, rb = slice(0, h - di), slice(di, h)
                 ca, cb = (slice(0, w - dj), slice(dj, w)) if dj >= 0 else (slice(1, w),
@@ -242,12 +261,9 @@ class FusedLevels:
         return total
 
     def dense(self) -> torch.Tensor:
-        """``A`` as an ``(n, C)`` tensor, resampled with ``F.interpolate`` exactly as
-        :func:`fuse_levels` (and grad-cam) does."""
-        parts = [x if self.ph[m] is None else
-                 F.interpolate(x[None], size=self.grid, mode="bilinear")[0]
-                 for m, x in enumerate(self.levels)]
-        return torch.cat([p[:, : self.rows, : self.cols] for p in parts]).flatten(1).T
+        """``A`` as an ``(n, C)`` tensor."""
+        return torch.cat([self._resample(m, x) for m, x in enumerate(self.levels)]
+                         ).flatten(1).T
 
 
 @contextmanager
@@ -290,7 +306,7 @@ def top_principal_projection(acts: torch.Tensor | FusedLevels, method: str = "au
     """
     if isinstance(acts, torch.Tensor):
         c, h, w = acts.shape
-        acts = FusedLevels([acts], (h, w), (h, w))
+        acts = FusedLevels([acts], (h, w), (h, w), absolute=False)
     n, c = acts.n, acts.n_channels
     if method == "auto":
         method = "gram" if min(n, c) <= GRAM_MAX else "subspace"
@@ -414,12 +430,10 @@ def compute_cams(model: nn.Module, images: list[np.ndarray], settings: CamSettin
     features, sizes, padded = fpn_features(model, tensors, settings.input_scale)
     levels, grid = select_levels(features, settings.levels, settings.grid)
     grid_size = tuple(features[grid].shape[-2:])
-    # The features are ours: abs() in place instead of a copy of every level.
-    chosen = {k: features[k].abs_() for k in dict.fromkeys(levels)}
     results = []
     for i, size in enumerate(sizes):
         extent, crop = crop_extent(size, padded, grid_size, settings.crop_padding)
-        acts = FusedLevels([chosen[k][i] for k in levels], grid_size, crop)
+        acts = FusedLevels([features[k][i] for k in levels], grid_size, crop)
         proj, ratio = top_principal_projection(acts, method)
         if not (torch.isfinite(proj).all() and np.isfinite(ratio)):
             results.append(CamResult(np.zeros((0, 0), np.float32), (0.0, 0.0), float("nan"),

@@ -91,7 +91,7 @@ def test_policy_none_equals_gradcam_eigencam_up_to_one_sign(resnet, images):
         # The same projection with the other sign, from the engine's own parts.
         with torch.inference_mode():
             feats, _, _ = fpn_features(resnet, [to_tensor(image)], "detector")
-        levels, grid = select_levels(feats, ("all",), "pool")
+        levels, _ = select_levels(feats, ("all",), "pool")
         op = FusedLevels([feats[k][0].abs() for k in levels], (13, 17), (13, 17))
         proj, _ = top_principal_projection(op)
         other = cam_to_image(cam_from_projection(-proj).numpy(), ours.extent, image.shape[:2])
@@ -236,7 +236,7 @@ def peak_memory(image, grid: str) -> dict:
 def test_finest_grid_fusion_fits_in_2_gb(salicon_examples):
     """Peak RSS of a whole process (torch, model, forward, CAM) at the finest grid,
     and what it adds over the pool grid (the notebook's)."""
-    image = sorted((salicon_examples / "images").glob("*.jpg"))[0]
+    image = min((salicon_examples / "images").glob("*.jpg"))
     fine, pool = peak_memory(image, "finest"), peak_memory(image, "pool")
     assert fine["shape"] == [200, 267] and pool["shape"] == [13, 17]
     gib = {k: v / 2**20 for k, v in fine.items() if k.endswith("kib")}
