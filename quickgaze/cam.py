@@ -123,21 +123,6 @@ def select_levels(features: OrderedDict[str, torch.Tensor], levels: tuple[str, .
     return chosen, grid
 
 
-def fuse_levels(features: OrderedDict[str, torch.Tensor], levels: list[str],
-                grid: str) -> torch.Tensor:
-    """``abs()`` each level, resample bilinearly to the grid level's size, concatenate.
-
-    Returns ``(B, C * len(levels), h_g, w_g)``: grad-cam's
-    ``fasterrcnn_reshape_transform`` for all levels and the ``pool`` grid.
-    The engine itself uses :class:`FusedLevels`, which gives the same matrix
-    without forming it when it is large.
-    """
-    size = features[grid].shape[-2:]
-    return torch.cat(
-        [F.interpolate(features[k].abs(), size=size, mode="bilinear") for k in levels], dim=1
-    )
-
-
 def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as
     ``F.interpolate`` (``align_corners=False``, no antialias) applies them:
@@ -210,7 +195,8 @@ class FusedLevels:
 
     Column block ``m`` of ``A`` is ``vec(P_h |X_m| P_w^T)`` per channel: level
     ``m`` (``(C_m, h_m, w_m)``) ``abs()``-ed (unless ``absolute`` is false),
-    bilinearly resampled to the ``grid`` size (as :func:`fuse_levels`) and
+    bilinearly resampled to the ``grid`` size (``F.interpolate``, as grad-cam's
+    ``fasterrcnn_reshape_transform`` does for all levels and the pool grid) and
     cropped to its first ``rows x cols`` cells. ``A`` itself (``54400 x 1280``
     at the finest grid of an 800x1088 input) is only formed by :meth:`dense`;
     :meth:`matmul` and :meth:`rmatmul` use each level at its own size, and
@@ -314,6 +300,19 @@ class FusedLevels:
                 total += mult * float((weight.to(prod.device) * prod).sum())
         return total
 
+    def sample_rows(self, step: int) -> torch.Tensor:
+        """Rows of ``A`` at every ``step``-th grid row and column: ``(n_s, C)``."""
+        r = torch.arange(0, self.rows, step)
+        c = torch.arange(0, self.cols, step)
+        parts = []
+        for x, ph, pw in zip(self.levels, self.ph, self.pw):
+            if ph is None:
+                parts.append(_take(_take(x, 1, r), 2, c))
+            else:
+                rows, cols = Resampling1d(ph[r]).to(x), Resampling1d(pw[c]).to(x)
+                parts.append(cols.apply(rows.apply(x, -2), -1))
+        return torch.cat(parts).flatten(1).T
+
     def dense(self) -> torch.Tensor:
         """``A`` as an ``(n, C)`` tensor."""
         return torch.cat([self._resample(m, x) for m, x in enumerate(self.levels)]
@@ -341,7 +340,7 @@ GRAM_MAX = 512
 
 
 def top_principal_projection(acts: torch.Tensor | FusedLevels, method: str = "auto",
-                             tol: float = 1e-6, max_iter: int = 500
+                             tol: float = 1e-5, max_iter: int = 500
                              ) -> tuple[torch.Tensor, float]:
     """Projection of centred activations on their top principal component.
 
@@ -353,8 +352,8 @@ def top_principal_projection(acts: torch.Tensor | FusedLevels, method: str = "au
 
     method ``gram`` (``auto`` when ``min(n, C) <= GRAM_MAX``): exact eigh of the
     smaller Gram matrix of the dense ``A`` in float64. ``subspace``: block
-    subspace iteration (8 vectors, fixed seed, Rayleigh-Ritz each step) on the
-    operator, which never forms ``A``, ``A^T A`` or ``U``; it stops when the
+    subspace iteration (8 vectors started from a row sample, Rayleigh-Ritz each
+    step) on the operator, which never forms ``A``, ``A^T A`` or ``U``; it stops when the
     residual ``||A^T A v - s_1^2 v|| / s_1^2 < tol``, so the angle to the exact
     vector is at most ``tol / (1 - s_2^2 / s_1^2)``.
     """
@@ -391,11 +390,18 @@ def _subspace_top(op: FusedLevels, tol: float, max_iter: int,
                   block: int = 8) -> tuple[torch.Tensor, float]:
     """Top singular value squared and ``A v`` of a centred operator by block
     subspace iteration; ``(n,)`` float64 projection and ``s_1^2``."""
-    gen = torch.Generator(device="cpu").manual_seed(0)
     k = min(block, op.n_channels, op.n)
     dtype = op.levels[0].dtype
+    # Start from the top right singular vectors of about 256 evenly spread rows:
+    # close to the answer, so two or three steps usually meet the tolerance.
+    sample = op.sample_rows(max(1, int((op.n / 256) ** 0.5))).double().cpu()
     with single_thread():
-        q, _ = torch.linalg.qr(torch.randn(op.n_channels, k, generator=gen, dtype=torch.float64))
+        vals, vecs = torch.linalg.eigh(sample @ sample.T)
+        start = sample.T @ vecs[:, -k:]
+        if len(vals) < k or not bool(torch.isfinite(start).all()):
+            gen = torch.Generator(device="cpu").manual_seed(0)
+            start = torch.randn(op.n_channels, k, generator=gen, dtype=torch.float64)
+        q, _ = torch.linalg.qr(start)
     for _ in range(max_iter):
         y = op.matmul(q.to(op.levels[0].device, dtype)).double()   # (k, n) = (A q)^T
         # Rayleigh-Ritz on span(q), in float64.
@@ -441,7 +447,8 @@ def apply_sign_policy(proj: torch.Tensor, mean_map: torch.Tensor,
 
 
 def minmax(x: torch.Tensor) -> torch.Tensor:
-    """``(x - min) / (max - min + 1e-7)``, grad-cam's ``scale_cam_image`` normalisation."""
+    """``(x - min) / (max - min + 1e-7)``, grad-cam's ``scale_cam_image`` normalisation
+    (the absolute 1e-7 keeps the maximum below 1 when ``x`` is tiny, e.g. random weights)."""
     x = x - x.min()
     return x / (x.max() + 1e-7)
 
