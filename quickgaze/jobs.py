@@ -34,7 +34,7 @@ from quickgaze.batch import (
     save_npz,
     stale_items,
 )
-from quickgaze.cam import CamSettings, cam_to_image, compute_cams
+from quickgaze.cam import ENGINE_VERSION, CamSettings, cam_to_image, compute_cams
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, read_rgb, write_json, write_map_png
 from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
@@ -115,6 +115,7 @@ def cam_params(variant: dict[str, Any], seed: int) -> dict[str, Any]:
     keys = ("model", "weights", "input_scale", "levels", "grid", "sign_policy", "crop_padding")
     params = {k: variant[k] for k in keys}
     params["seed"] = seed
+    params["engine"] = ENGINE_VERSION
     if params["weights"] not in ("coco", "none"):
         p = Path(params["weights"])
         params["weights_file"] = [p.stat().st_size, p.stat().st_mtime] if p.exists() else None

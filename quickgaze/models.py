@@ -10,6 +10,7 @@ that say what to do.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import torch
@@ -94,12 +95,26 @@ def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.
     return model.eval()
 
 
+# Seconds a stalled download connection may stay silent before it fails.
+DOWNLOAD_TIMEOUT_S = 30
+
+
 def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
-    """Load the COCO_V1 state_dict from the hub cache, downloading it if missing."""
+    """Load the COCO_V1 state_dict from the torch hub cache, downloading it only
+    when it is absent (with a socket timeout, so an offline machine fails fast)."""
     weights = coco_weights(model_name)
     target = coco_checkpoint_path(model_name)
+    if target.is_file():
+        try:
+            return torch.load(target, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise WeightsUnavailableError(
+                f"cached COCO weights '{target}' cannot be read ({type(err).__name__}: {err}); "
+                f"delete it and download {weights.url} again"
+            ) from err
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        # torchvision's own path: checks the cache, downloads into it otherwise.
         return weights.get_state_dict(progress=False, check_hash=False)
     except Exception as err:
         raise WeightsUnavailableError(
@@ -108,3 +123,5 @@ def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
             f"machine with internet access and place it as '{target.name}' in "
             f"'{target.parent}' (set TORCH_HOME to move the cache)."
         ) from err
+    finally:
+        socket.setdefaulttimeout(previous)

@@ -1,0 +1,380 @@
+"""The CAM engine: exactness against grad-cam, the large-grid solver, sign
+policies, padding crop. Real resnet50 FPN (seeded random weights) on real
+SALICON images; a synthetic FPN backbone only where the right answer must be
+known by construction."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from quickgaze.cam import (
+    GRAM_MAX,
+    CamSettings,
+    FusedLevels,
+    apply_sign_policy,
+    cam_from_projection,
+    cam_to_image,
+    compute_cams,
+    crop_extent,
+    fpn_features,
+    minmax,
+    select_levels,
+    to_tensor,
+    top_principal_projection,
+)
+from quickgaze.io import read_rgb
+from quickgaze.models import build_detector
+
+CPU = torch.device("cpu")
+NOTEBOOK = CamSettings(levels=("all",), grid="pool", input_scale="detector", sign_policy="none",
+                       crop_padding=False)
+
+
+@pytest.fixture(scope="module")
+def images(salicon_examples):
+    return [read_rgb(p) for p in sorted((salicon_examples / "images").glob("*.jpg"))[:3]]
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return build_detector("fasterrcnn_resnet50_fpn", "none", seed=0)
+
+
+@pytest.fixture(scope="module")
+def features(resnet, images):
+    """abs()-ed FPN levels of the first image at detector scale, with its sizes."""
+    with torch.inference_mode():
+        feats, sizes, padded = fpn_features(resnet, [to_tensor(images[0])], "detector")
+    return {k: v[0].abs() for k, v in feats.items()}, sizes[0], padded
+
+
+def fused(features, grid: str, crop_padding: bool = True) -> FusedLevels:
+    feats, size, padded = features
+    grid_size = tuple(feats[grid].shape[-2:])
+    _, crop = crop_extent(size, padded, grid_size, crop_padding)
+    return FusedLevels(list(feats.values()), grid_size, crop)
+
+
+# --- exactness against grad-cam ------------------------------------------------------------
+
+
+def gradcam_cam(model, image, cam_class):
+    """grad-cam's CAM of an image, the notebook's way (full detector forward)."""
+    from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
+
+    x = to_tensor(image)[None]
+    with cam_class(model, target_layers=[model.backbone],
+                   reshape_transform=fasterrcnn_reshape_transform) as cam:
+        # EigenCAM ignores targets, but BaseCAM needs some for a detector's output.
+        return cam(x, targets=[lambda output: 0])[0]
+
+
+@pytest.mark.slow
+def test_policy_none_equals_gradcam_eigencam_up_to_one_sign(resnet, images):
+    from pytorch_grad_cam import EigenCAM
+
+    for image in images:
+        ours = compute_cams(resnet, [image], NOTEBOOK, CPU)[0]
+        assert ours.cam.shape == (13, 17) and ours.extent == (13.0, 17.0)
+        assert not ours.sign_flipped
+        mapped = cam_to_image(ours.cam, ours.extent, image.shape[:2])
+        # The same projection with the other sign, from the engine's own parts.
+        with torch.inference_mode():
+            feats, _, _ = fpn_features(resnet, [to_tensor(image)], "detector")
+        levels, _ = select_levels(feats, ("all",), "pool")
+        op = FusedLevels([feats[k][0].abs() for k in levels], (13, 17), (13, 17))
+        proj, _ = top_principal_projection(op)
+        other = cam_to_image(cam_from_projection(-proj).numpy(), ours.extent, image.shape[:2])
+
+        reference = gradcam_cam(resnet, image, EigenCAM)
+        assert reference.shape == mapped.shape == image.shape[:2]
+        diffs = [float(np.abs(m - reference).max()) for m in (mapped, other)]
+        assert min(diffs) <= 1e-4, diffs
+        assert max(diffs) > 0.1  # the two signs really give different maps
+
+
+@pytest.mark.slow
+def test_max_abs_equals_gradcam_sign_corrected_projection(resnet, images):
+    """No sign ambiguity left: Seg-Eigen-CAM's rule must give grad-cam's exact map."""
+    from pytorch_grad_cam import EigenCAM
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection_with_sign_correction
+
+    class SignCorrectedEigenCAM(EigenCAM):
+        def get_cam_image(self, input_tensor, target_layer, target_category, activations,
+                          grads, eigen_smooth):
+            return get_2d_projection_with_sign_correction(activations)
+
+    image = images[1]
+    settings = CamSettings(grid="pool", sign_policy="max_abs", crop_padding=False)
+    ours = compute_cams(resnet, [image], settings, CPU)[0]
+    mapped = cam_to_image(ours.cam, ours.extent, image.shape[:2])
+    reference = gradcam_cam(resnet, image, SignCorrectedEigenCAM)
+    assert float(np.abs(mapped - reference).max()) <= 1e-4
+
+
+# --- the solver ------------------------------------------------------------------------------
+
+
+def exact_top(a: np.ndarray) -> tuple[np.ndarray, float]:
+    """Top PC projection and explained-variance ratio by numpy's full SVD."""
+    a = a.astype(np.float64)
+    a = a - a.mean(axis=0)
+    _, s, vt = np.linalg.svd(a, full_matrices=False)
+    return a @ vt[0], float(s[0] ** 2 / (s**2).sum())
+
+
+def abs_cosine(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x.ravel(), y.ravel()
+    return float(abs(x @ y) / np.linalg.norm(x) / np.linalg.norm(y))
+
+
+@pytest.mark.slow
+def test_subspace_iteration_matches_numpy_svd(features):
+    op = fused(features, "2")
+    assert op.n == 50 * 67 and op.n_channels == 1280
+    proj, ratio = top_principal_projection(op, method="subspace")
+    exact_proj, exact_ratio = exact_top(op.dense().numpy())
+    assert proj.shape == (50, 67)
+    assert abs_cosine(proj.numpy(), exact_proj) > 0.9999
+    assert abs(ratio - exact_ratio) < 1e-4
+    # the same magnitude too, not just the direction
+    assert np.linalg.norm(proj.numpy()) == pytest.approx(np.linalg.norm(exact_proj), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_finest_grid_uses_subspace_and_matches_exact_covariance(features):
+    op = fused(features, "0")
+    assert (op.rows, op.cols) == (200, 267) and min(op.n, op.n_channels) > GRAM_MAX
+    proj, ratio = top_principal_projection(op)  # auto: the subspace path
+    # Reference: float64 covariance of the densely fused matrix, built by numpy in
+    # chunks (a full SVD of 53400 x 1280 takes minutes here).
+    a = op.dense().numpy()
+    mean = a.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((a.shape[1], a.shape[1]))
+    for start in range(0, len(a), 8192):
+        chunk = a[start:start + 8192].astype(np.float64) - mean
+        cov += chunk.T @ chunk
+    vals, vecs = np.linalg.eigh(cov)
+    exact_proj = np.concatenate([(a[s:s + 8192].astype(np.float64) - mean) @ vecs[:, -1]
+                                 for s in range(0, len(a), 8192)])
+    assert abs_cosine(proj.numpy(), exact_proj) > 0.9999
+    assert abs(ratio - vals[-1] / np.trace(cov)) < 1e-4
+
+
+def test_fused_operator_products_match_dense_fusion():
+    """The implicit operator equals F.interpolate fusion (up/down-sampling, crop)."""
+    gen = torch.Generator().manual_seed(0)
+    levels = [torch.rand(6, 40, 52, generator=gen), torch.rand(5, 20, 26, generator=gen),
+              torch.rand(4, 5, 7, generator=gen)]
+    for grid, crop in (((40, 52), (40, 50)), ((20, 26), (19, 26)), ((5, 7), (5, 7))):
+        op = FusedLevels(levels, grid, crop)
+        dense = torch.cat([F.interpolate(x[None], size=grid, mode="bilinear")[0]
+                           [:, : crop[0], : crop[1]] for x in levels]).flatten(1).T.double()
+        q = torch.randn(15, 3, generator=gen)
+        y = torch.randn(3, op.n, generator=gen)
+        torch.testing.assert_close(op.matmul(q).T.double(), dense @ q.double(), rtol=1e-5,
+                                   atol=1e-5)
+        torch.testing.assert_close(op.rmatmul(y).double(), dense.T @ y.T.double(), rtol=1e-5,
+                                   atol=1e-4)
+        torch.testing.assert_close(op.column_means().double(), dense.mean(0), rtol=1e-5,
+                                   atol=1e-6)
+        assert op.squared_norm() == pytest.approx(float(dense.square().sum()), rel=1e-6)
+        centred = op.centred().dense().double()
+        torch.testing.assert_close(centred, dense - dense.mean(0), rtol=1e-5, atol=1e-5)
+
+
+def test_gram_and_subspace_agree_on_constructed_activations():
+    gen = torch.Generator().manual_seed(1)
+    pattern = torch.rand(30, 40, generator=gen)
+    acts = torch.rand(64, 1, 1, generator=gen) * pattern + 0.2 * torch.rand(64, 30, 40,
+                                                                            generator=gen)
+    p_gram, r_gram = top_principal_projection(acts, method="gram")
+    p_sub, r_sub = top_principal_projection(acts, method="subspace")
+    assert abs_cosine(p_gram.numpy(), p_sub.numpy()) > 1 - 1e-9
+    assert r_sub == pytest.approx(r_gram, abs=1e-6)
+    assert 0.5 < r_gram < 1  # the planted component dominates
+    with pytest.raises(ValueError, match="method 'svd' unknown"):
+        top_principal_projection(acts, method="svd")
+
+
+PEAK_MEMORY_SCRIPT = """
+import json, sys, torch
+from quickgaze.cam import CamSettings, compute_cams
+from quickgaze.io import read_rgb
+from quickgaze.models import build_detector
+
+def peak_kib():  # this process's own high-water mark (ru_maxrss survives exec)
+    with open("/proc/self/status") as fh:
+        return int(next(line for line in fh if line.startswith("VmHWM")).split()[1])
+
+model = build_detector("fasterrcnn_resnet50_fpn", "none", seed=0)
+image = read_rgb(sys.argv[1])
+before = peak_kib()
+res = compute_cams(model, [image], CamSettings(grid=sys.argv[2]), torch.device("cpu"))[0]
+print(json.dumps({"model_kib": before, "peak_kib": peak_kib(), "shape": list(res.cam.shape)}))
+"""
+
+
+def peak_memory(image, grid: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", PEAK_MEMORY_SCRIPT, str(image), grid],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_finest_grid_fusion_fits_in_2_gb(salicon_examples):
+    """Peak RSS of a whole process (torch, model, forward, CAM) at the finest grid,
+    and what it adds over the pool grid (the notebook's)."""
+    image = min((salicon_examples / "images").glob("*.jpg"))
+    fine, pool = peak_memory(image, "finest"), peak_memory(image, "pool")
+    assert fine["shape"] == [200, 267] and pool["shape"] == [13, 17]
+    gib = {k: v / 2**20 for k, v in fine.items() if k.endswith("kib")}
+    print(f"finest grid: process peak {gib['peak_kib']:.2f} GiB (model built: "
+          f"{gib['model_kib']:.2f} GiB; pool grid peak {pool['peak_kib'] / 2**20:.2f} GiB)")
+    assert gib["peak_kib"] < 2.0
+    assert fine["peak_kib"] - pool["peak_kib"] < 0.5 * 2**20
+
+
+# --- sign policies and padding, on a backbone whose answer is known ------------------------
+
+
+class IntensityBackbone(nn.Module):
+    """FPN-shaped backbone with known activations: channel ``c`` of every level is
+    ``(c + 1) * relu(normalised red)`` averaged over stride-``s`` cells, so the
+    activation is high exactly where the image is bright."""
+
+    strides = (("0", 4), ("1", 8), ("pool", 64))
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        red = x[:, :1].clamp_min(0)
+        scale = torch.arange(1, 5, dtype=x.dtype, device=x.device).view(1, 4, 1, 1)
+        return OrderedDict((k, F.avg_pool2d(red, s, ceil_mode=True) * scale)
+                           for k, s in self.strides)
+
+
+class IntensityDetector(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.transform = GeneralizedRCNNTransform(800, 1333, [0.485, 0.456, 0.406],
+                                                  [0.229, 0.224, 0.225])
+        self.backbone = IntensityBackbone()
+
+
+def square_image(bright_square: bool) -> tuple[np.ndarray, np.ndarray]:
+    inside = np.zeros((480, 640), bool)
+    inside[180:300, 260:380] = True
+    value = inside if bright_square else ~inside
+    return np.repeat((value * 255).astype(np.uint8)[..., None], 3, axis=2), inside
+
+
+@pytest.mark.parametrize("bright_square", [True, False])
+@pytest.mark.parametrize("policy", ["max_abs", "mean_activation"])
+def test_sign_policies_choose_the_known_sign(bright_square, policy):
+    """Bright square on black: both policies highlight the square. Black square on
+    white: mean_activation highlights the bright surround (where activation is),
+    max_abs the square (the extreme of the projection)."""
+    image, inside = square_image(bright_square)
+    model = IntensityDetector().eval()
+    settings = CamSettings(grid="0", input_scale="native", sign_policy=policy)
+    res = compute_cams(model, [image], settings, CPU)[0]
+    none = compute_cams(model, [image], CamSettings(grid="0", input_scale="native"), CPU)[0]
+    cam = cam_to_image(res.cam, res.extent, image.shape[:2])
+    square_wins = cam[inside].mean() > cam[~inside].mean()
+    assert square_wins == (bright_square or policy == "max_abs")
+    # the flag says whether the policy overrode the solver's sign
+    assert not none.sign_flipped
+    same_as_none = np.allclose(res.cam, none.cam, atol=1e-6)
+    assert same_as_none != res.sign_flipped
+    assert res.explained_variance == pytest.approx(none.explained_variance)
+
+
+def test_apply_sign_policy_is_independent_of_the_solver_sign():
+    proj = torch.tensor([[3.0, -1.0], [-0.5, -0.5]])
+    mean_map = torch.tensor([[2.0, 0.0], [0.5, 0.5]])
+    for policy in ("max_abs", "mean_activation"):
+        a, flip_a = apply_sign_policy(proj, mean_map, policy)
+        b, flip_b = apply_sign_policy(-proj, mean_map, policy)
+        assert torch.equal(a, b) and flip_a != flip_b
+        assert torch.equal(a, proj) and not flip_a
+    # max_abs: |min| > |max| flips; mean_activation follows the mean map, not the extreme
+    spike = torch.tensor([[-4.0, 1.0], [1.0, 1.0]])
+    assert apply_sign_policy(spike, -spike, "max_abs")[1] is True
+    assert apply_sign_policy(spike, spike, "mean_activation")[1] is False
+    out, flip = apply_sign_policy(-proj, mean_map, "none")
+    assert torch.equal(out, -proj) and not flip
+    with pytest.raises(ValueError, match="sign_policy 'flip' unknown"):
+        apply_sign_policy(proj, mean_map, "flip")
+    with pytest.raises(ValueError, match="allowed: none, max_abs, mean_activation"):
+        CamSettings(sign_policy="positive")
+
+
+def stripe_centre(crop_padding: bool) -> float:
+    """Column of the centre of the CAM of a white stripe (columns 400-479) on a
+    black 480x640 image, at detector scale (the midpoint of the two crossings of
+    0.5, which the ReLU shifts alike on both sides)."""
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[:, 400:480] = 255
+    # Level 0 alone: the coarser levels blur the stripe asymmetrically.
+    settings = CamSettings(levels=("0",), grid="0", input_scale="detector",
+                           sign_policy="mean_activation", crop_padding=crop_padding)
+    res = compute_cams(IntensityDetector().eval(), [image], settings, CPU)[0]
+    if crop_padding:
+        # 800x1066 of the 800x1088 input: 200 x 266.5 cells of level 0, 267 kept
+        assert res.extent == (200.0, 266.5) and res.cam.shape == (200, 267)
+    else:
+        assert res.extent == (200.0, 272.0) and res.cam.shape == (200, 272)
+    row = cam_to_image(res.cam, res.extent, (480, 640))[240]
+    peak = int(row.argmax())
+    rise = np.interp(0.5, row[:peak + 1], np.arange(peak + 1))
+    fall = np.interp(0.5, row[peak:][::-1], np.arange(peak, 640)[::-1])
+    return float((rise + fall) / 2)
+
+
+def test_crop_padding_maps_the_cam_back_onto_the_image():
+    # Pixel centres: the stripe's centre is at 439.5. Stretching the padded grid over
+    # the image (grad-cam, the notebook) moves it to 440 * 1066 / 1088 - 0.5 = 430.6.
+    assert stripe_centre(True) == pytest.approx(439.5, abs=1.0)
+    assert stripe_centre(False) == pytest.approx(440 * 1066 / 1088 - 0.5, abs=1.0)
+
+
+@pytest.mark.slow
+def test_real_detector_crop_at_detector_scale(resnet, images):
+    res = compute_cams(resnet, [images[0]], CamSettings(grid="finest"), CPU)[0]
+    assert res.extent == (200.0, 266.5) and res.cam.shape == (200, 267)
+    assert 0 < res.explained_variance < 1 and res.cam.min() == 0 and res.cam.max() > 0.99
+    mapped = cam_to_image(res.cam, res.extent, (480, 640))
+    assert mapped.shape == (480, 640) and mapped.min() == 0 and mapped.max() == pytest.approx(1)
+
+
+class NaNBackbone(IntensityBackbone):
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        feats = super().forward(x)
+        feats["1"][..., 3, 3] = float("nan")
+        return feats
+
+
+@pytest.mark.parametrize("grid", ["0", "pool"])  # subspace and Gram paths
+def test_non_finite_activations_give_an_error_record(grid):
+    image, _ = square_image(True)
+    model = IntensityDetector().eval()
+    model.backbone = NaNBackbone()
+    settings = CamSettings(grid=grid, input_scale="native")
+    method = "subspace" if grid == "0" else "gram"
+    res = compute_cams(model, [image, image], settings, CPU, method=method)
+    assert all("non-finite" in r.error and r.cam.size == 0 for r in res)
+
+
+def test_minmax_matches_gradcam_scale():
+    x = torch.tensor([2.0, 4.0, 6.0])
+    torch.testing.assert_close(minmax(x), (x - 2) / (4 + 1e-7))
