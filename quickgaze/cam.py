@@ -162,10 +162,10 @@ class Resampling1d:
 
     def __init__(self, weights: torch.Tensor) -> None:
         nonzero = weights != 0
-        idx = torch.arange(weights.shape[1]).expand_as(weights)
+        idx = torch.arange(weights.shape[1], device=weights.device).expand_as(weights)
         self.i0 = torch.where(nonzero, idx, weights.shape[1]).amin(dim=1)
         self.i1 = torch.where(nonzero, idx, -1).amax(dim=1)
-        rows = torch.arange(weights.shape[0])
+        rows = torch.arange(weights.shape[0], device=weights.device)
         self.w0 = weights[rows, self.i0]
         self.w1 = torch.where(self.i1 != self.i0, weights[rows, self.i1], 0)
         self.n_in = weights.shape[1]
