@@ -62,7 +62,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
                 top = 65535.0 if gray.max() > 255 or im.mode.startswith("I;16") else 255.0
                 gray = np.round(gray / top * 255.0).clip(0, 255).astype(np.uint8)
                 return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-            return np.ascontiguousarray(np.asarray(im.convert("RGB")))
+            return np.array(im.convert("RGB"))  # a writable copy (torch.from_numpy)
     except Exception as err:  # Pillow raises many types for bad files
         raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
 
