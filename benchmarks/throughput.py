@@ -83,12 +83,14 @@ def quickgaze_snakemake(workdir: Path, paths: list[Path], fixations: Path, scale
                          "folder": {"images": str(paths[0].parent), "fixations": str(fixations)}}
     config["variants"] = {"seed": {"crop_padding": False, "input_scale": scale}}
     config["batch_size"] = batch_size
+    workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     targets = [f"results/bench/seed/{kind}/{p.stem}.{ext}" for p in paths
                for kind, ext in (("cam", "npz"), ("smooth", "png"), ("metrics", "json"))]
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d",
-                    str(workdir), "--cores", "2", "--quiet", *targets], check=True)
+                    str(workdir), "--cores", "2", *targets], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     passes = sum(int(m) for log in workdir.glob("logs/bench/seed/cam/*.log")
                  for m in re.findall(r"computed (\d+) images", log.read_text()))

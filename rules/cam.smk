@@ -22,6 +22,7 @@ for variant, settings in VARIANTS.items():
                 seed=config["seed"],
                 forward_batch=config["forward_batch"],
                 loader_workers=config["loader_workers"],
+            threads: cam_threads()
             resources:
                 cam_jobs=1,
                 **config["cam_resources"],

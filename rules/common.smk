@@ -51,6 +51,12 @@ IMAGE_FILES = (
 )
 
 
+def cam_threads():
+    """Threads of a CAM job: `cam_threads`, or every core Snakemake was given.
+    Snakemake sets OMP_NUM_THREADS to a job's threads, so 1 would halve the forward."""
+    return config.get("cam_threads") or workflow.cores
+
+
 def chunk_batches(ids, size):
     """Consecutive batches of sorted ids, named b0000, b0001, ..."""
     ids = sorted(ids)
