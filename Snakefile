@@ -18,13 +18,12 @@ include: "rules/baselines.smk"
 include: "rules/analysis.smk"
 
 
-# Cheap or network-bound steps run where Snakemake runs, not as cluster jobs
-# (compute nodes often have no internet).
+# Cheap steps run where Snakemake runs, not as cluster jobs (downloads too:
+# rules/data.smk).
 localrules:
     all,
     demo_dataset,
     analyse_variant,
-    download_salicon_archive,
 
 
 rule all:

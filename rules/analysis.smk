@@ -7,14 +7,13 @@
 rule metrics_table:
     input:
         metrics=scored_metrics,
+        params=params_file("metrics_table", TABLE_PARAMS),
     output:
         parquet=analysis_path("{scored}", "metrics.parquet"),
         csv=analysis_path("{scored}", "metrics.csv"),
         errors=analysis_path("{scored}", "errors.csv"),
     params:
-        image_paths={i: image_path(i) for i in IMAGE_IDS},
-        truth_paths={i: truth_path(i) for i in IMAGE_IDS},
-        strict=config["strict"],
+        **TABLE_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:
@@ -26,6 +25,7 @@ rule metrics_table:
 rule analyse_variant:
     input:
         table=analysis_path("{scored}", "metrics.parquet"),
+        params=params_file("analysis", ANALYSIS_PARAMS),
     output:
         ranking=report(
             analysis_path("{scored}", "ranking.csv"),
@@ -56,10 +56,7 @@ rule analyse_variant:
             labels={"variant": "{scored}", "item": "deciles (plot)"},
         ),
     params:
-        metric=RANKING["metric"],
-        n=RANKING["n"],
-        n_boot=RANKING["bootstrap"],
-        seed=config["seed"],
+        **ANALYSIS_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:
@@ -91,6 +88,7 @@ rule gallery:
 rule compare:
     input:
         tables=scored_tables,
+        params=params_file("compare", COMPARE_PARAMS),
     output:
         means=report(
             comparison_path("means.csv"),
@@ -123,12 +121,7 @@ rule compare:
             labels={"item": "paired differences (plot)"},
         ),
     params:
-        names=SCORED,
-        baselines=BASELINES,
-        policies={v: s["sign_policy"] for v, s in VARIANTS.items()},
-        metric=RANKING["metric"],
-        n_boot=RANKING["bootstrap"],
-        seed=config["seed"],
+        **COMPARE_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:
@@ -140,6 +133,7 @@ rule compare:
 rule deep_dive:
     input:
         tables=variant_tables,
+        params=params_file("deep_dive", DEEP_DIVE_PARAMS),
     output:
         table=report(
             comparison_path("deep_dive.csv"),
@@ -154,10 +148,7 @@ rule deep_dive:
             labels={"rank": "{rank}", "image": "{image}"},
         ),
     params:
-        names=list(VARIANTS),
-        reference=REFERENCE,
-        metric=RANKING["metric"],
-        n=RANKING["n"],
+        **DEEP_DIVE_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:

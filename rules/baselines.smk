@@ -5,15 +5,11 @@
 rule fixation_stats:
     input:
         truths=[truth_path(i) for i in IMAGE_IDS],
+        params=params_file("fixation_stats", FIXATION_STATS_PARAMS),
     output:
         fixation_stats_path(),
     params:
-        ids=IMAGE_IDS,
-        centre_bias_sigma=lookup(
-            dpath="evaluation/centre_bias_sigma", within=config, default="fit"
-        ),
-        n_others=lookup(dpath="evaluation/shuffled_auc_images", within=config, default=10),
-        seed=config["seed"],
+        **FIXATION_STATS_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:
@@ -31,13 +27,13 @@ for baseline in BASELINES:
             input:
                 truths=[truth_path(i) for i in ids],
                 stats=fixation_stats_path(),
+                params=params_file("evaluation", EVALUATION_PARAMS),
             output:
                 metrics=update([metrics_path(baseline, i) for i in ids]),
             params:
                 ids=ids,
                 baseline=baseline,
-                sigma=config["evaluation"]["sigma"],
-                seed=config["seed"],
+                **EVALUATION_PARAMS,
             conda:
                 "../envs/quickgaze.yaml"
             log:

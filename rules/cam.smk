@@ -5,7 +5,7 @@
 # requests; the local executor ignores resources it is given no limit for.
 
 
-for variant, settings in VARIANTS.items():
+for variant in VARIANTS:
     for batch, ids in BATCHES.items():
 
         rule:
@@ -13,13 +13,13 @@ for variant, settings in VARIANTS.items():
                 f"cam_{variant}_{batch}"
             input:
                 images=[image_path(i) for i in ids],
+                params=params_file(f"cam_{variant}", cam_variant_params(variant)),
             output:
                 update([cam_path(variant, i) for i in ids]),
             params:
                 ids=ids,
-                variant=settings,
+                **cam_variant_params(variant),
                 device=config["device"],
-                seed=config["seed"],
                 forward_batch=config["forward_batch"],
                 loader_workers=config["loader_workers"],
             threads: cam_threads()

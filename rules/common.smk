@@ -1,9 +1,11 @@
 # Config validation, image ids, batches and path helpers.
+import json
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from quickgaze import baselines, datasets
+from quickgaze.io import atomic_path
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -20,7 +22,7 @@ SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared 
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", *BASELINES} & set(VARIANTS)
+_reserved = {"ground_truth", "comparison", "params", *BASELINES} & set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
                      "(baselines, or results/<dataset>/<name>/ would collide)")
@@ -49,6 +51,22 @@ IMAGE_FILES = (
     if DATASET["kind"] == "demo" or not IMAGE_IDS
     else datasets.list_images(LAYOUT.images)
 )
+
+
+def params_file(name, params):
+    """``params`` as ``results/<dataset>/params/<name>.json``, rewritten only when they change.
+
+    Rules take this file as an input, so a changed parameter reruns them through
+    its modification time alone. The profiles run Snakemake with --drop-metadata
+    and --rerun-triggers mtime: its per-output records repeat a batch job's
+    inputs in every file (1.4 GB, 40 s of a no-op rerun at 5000 images).
+    """
+    path = Path(RESULTS, "params", f"{name}.json")
+    text = json.dumps(params, indent=1, sort_keys=True)
+    if not path.exists() or path.read_text() != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    return str(path)
 
 
 def cam_threads():
@@ -138,6 +156,53 @@ def salicon_archive(wildcards):
 def salicon_extracted_flags():
     root = DATASET["salicon"]["root"]
     return [f"{root}/.extracted_{part}" for part in DATASET["salicon"]["archives"]]
+
+
+# What each stage's results depend on: given to its rules as params, and as a
+# params_file input so that a change reruns them (see params_file).
+DEMO_PARAMS = {
+    "n_images": len(IMAGE_IDS),
+    "seed": lookup(dpath="dataset/demo/seed", within=config, default=0),
+}
+GROUND_TRUTH_PARAMS = {"fixation_format": DATASET.get("fixation_format", "auto")}
+EVALUATION_PARAMS = {"sigma": config["evaluation"]["sigma"], "seed": config["seed"]}
+FIXATION_STATS_PARAMS = {
+    "ids": IMAGE_IDS,
+    "centre_bias_sigma": lookup(
+        dpath="evaluation/centre_bias_sigma", within=config, default="fit"
+    ),
+    "n_others": lookup(dpath="evaluation/shuffled_auc_images", within=config, default=10),
+    "seed": config["seed"],
+}
+TABLE_PARAMS = {
+    "image_paths": {i: image_path(i) for i in IMAGE_IDS},
+    "truth_paths": {i: truth_path(i) for i in IMAGE_IDS},
+    "strict": config["strict"],
+}
+ANALYSIS_PARAMS = {
+    "metric": RANKING["metric"],
+    "n": RANKING["n"],
+    "n_boot": RANKING["bootstrap"],
+    "seed": config["seed"],
+}
+COMPARE_PARAMS = {
+    "names": SCORED,
+    "baselines": BASELINES,
+    "policies": {v: s["sign_policy"] for v, s in VARIANTS.items()},
+    "metric": RANKING["metric"],
+    "n_boot": RANKING["bootstrap"],
+    "seed": config["seed"],
+}
+DEEP_DIVE_PARAMS = {
+    "names": list(VARIANTS),
+    "reference": REFERENCE,
+    "metric": RANKING["metric"],
+    "n": RANKING["n"],
+}
+
+
+def cam_variant_params(variant):
+    return {"variant": VARIANTS[variant], "seed": config["seed"]}
 
 
 def per_image_targets(variant):

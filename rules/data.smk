@@ -3,14 +3,15 @@
 
 
 rule demo_dataset:
+    input:
+        params=params_file("demo_dataset", DEMO_PARAMS),
     output:
         images=[image_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
         maps=[official_map_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
         fixations=f"{RESOURCES}/fixations.json",
     params:
         root=parent_of_fixations,
-        n_images=len(IMAGE_IDS),
-        seed=lookup(dpath="dataset/demo/seed", within=config, default=0),
+        **DEMO_PARAMS,
     conda:
         "../envs/quickgaze.yaml"
     log:
@@ -28,12 +29,13 @@ for batch, ids in BATCHES.items():
             images=[image_path(i) for i in ids],
             maps=[m for m in map(official_map_path, ids) if m],
             fixations=[f for f in [fixation_source()] if f],
+            params=params_file("ground_truth", GROUND_TRUTH_PARAMS),
         output:
             update([truth_path(i) for i in ids]),
         params:
             ids=ids,
             maps={i: official_map_path(i) for i in ids},
-            fixation_format=DATASET.get("fixation_format", "auto"),
+            **GROUND_TRUTH_PARAMS,
         conda:
             "../envs/quickgaze.yaml"
         log:
@@ -43,6 +45,10 @@ for batch, ids in BATCHES.items():
 
 
 if DATASET["kind"] == "salicon":
+
+    # Compute nodes often have no internet.
+    localrules:
+        download_salicon_archive,
 
     rule download_salicon_archive:
         output:

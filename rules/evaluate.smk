@@ -12,14 +12,14 @@ for variant in VARIANTS:
                 cams=[cam_path(variant, i) for i in ids],
                 truths=[truth_path(i) for i in ids],
                 stats=fixation_stats_path(),
+                params=params_file("evaluation", EVALUATION_PARAMS),
             output:
                 smooth=update([smooth_path(variant, i) for i in ids]),
                 metrics=update([metrics_path(variant, i) for i in ids]),
             params:
                 ids=ids,
                 variant=variant,
-                sigma=config["evaluation"]["sigma"],
-                seed=config["seed"],
+                **EVALUATION_PARAMS,
             conda:
                 "../envs/quickgaze.yaml"
             log:

@@ -144,6 +144,21 @@ def test_parameter_changes_rebuild_only_what_depends_on_them(tmp_path, salicon_e
     snakemake(tmp_path)
     assert sum(forward_passes(tmp_path, start).values()) == 3
 
+    # Analysis parameter, and an image taken out of the dataset: the tables and
+    # rankings follow (Snakemake compares only dates here, see params_file), with
+    # no forward pass.
+    (tmp_path / "images" / images[2].name).unlink()
+    config.write_text(config.read_text().replace("n: 25", "n: 1"))
+    time.sleep(1)
+    start = time.time()
+    snakemake(tmp_path)
+    assert sum(forward_passes(tmp_path, start).values()) == 0
+    out = tmp_path / "results/examples/fast"
+    assert sorted(pd.read_parquet(out / "metrics.parquet")["image"]) == [
+        p.stem for p in images[:2]]
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert ranking.groupby("group").size().to_dict() == {"bottom": 1, "middle": 1, "top": 1}
+
 
 def test_real_salicon_examples_with_the_default_detector(tmp_path, salicon_examples):
     """The notebook's detector and settings on real SALICON images with real fixations."""
