@@ -32,7 +32,6 @@ import torch
 from quickgaze.batch import save_npz
 from quickgaze.cam import (
     CamSettings,
-    cam_to_image,
     compute_cams,
     fpn_features,
     image_cam,
@@ -42,6 +41,7 @@ from quickgaze.cam import (
 )
 from quickgaze.io import read_rgb
 from quickgaze.models import build_detector
+from quickgaze.resampling import cam_to_image
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 SIGN_POLICIES = ("none", "max_abs", "mean_activation")
@@ -521,21 +520,3 @@ def image_cam(levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int
     proj, flipped = apply_sign_policy(proj, mean_map, settings.sign_policy)
     return CamResult(cam_from_projection(proj).float().cpu().numpy(), extent, ratio, flipped)
 
-
-def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
-                 image_shape: tuple[int, int]) -> np.ndarray:
-    """Map a grid CAM onto the image: bilinear upsampling, then min-max to [0, 1].
-
-    cam: ``(h, w)``; extent: grid cells covered by the image (see CamResult);
-    image_shape: ``(H, W)``. The grid is upsampled so that ``extent`` spans
-    ``H x W`` pixels and the part beyond (padding) is cut off. Bilinear
-    resampling with half-pixel centres, as OpenCV's ``INTER_LINEAR`` used by
-    grad-cam. Returns ``(H, W)`` float32.
-    """
-    h_img, w_img = image_shape
-    h, w = cam.shape
-    out_h = max(h_img, round(h * h_img / extent[0]))
-    out_w = max(w_img, round(w * w_img / extent[1]))
-    t = torch.from_numpy(np.ascontiguousarray(cam, dtype=np.float32))[None, None]
-    up = F.interpolate(t, size=(out_h, out_w), mode="bilinear")[0, 0, :h_img, :w_img]
-    return minmax(up).numpy()

@@ -20,10 +20,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from quickgaze.batch import load_npz
-from quickgaze.cam import cam_to_image
 from quickgaze.io import atomic_path, read_map, read_rgb
-from quickgaze.models import UNTRAINED_LABEL
+from quickgaze.resampling import cam_to_image
 from quickgaze.tables import deep_dive_table, read_tables
+from quickgaze.weights import UNTRAINED_LABEL
 
 log = logging.getLogger("quickgaze")
 

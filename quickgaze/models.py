@@ -26,20 +26,8 @@ SUPPORTED_MODELS = (
     "maskrcnn_resnet50_fpn",
 )
 
-UNTRAINED_LABEL = "untrained: smoke run"
-
-
 class WeightsUnavailableError(RuntimeError):
     """Weights cannot be found offline; the message names the file to place where."""
-
-
-def weights_label(weights: str) -> str:
-    """Human label of a weights setting, written into every output it touches."""
-    if weights == "none":
-        return UNTRAINED_LABEL
-    if weights == "coco":
-        return "COCO_V1"
-    return f"local: {Path(weights).name}"
 
 
 def resolve_device(device: str) -> torch.device:

@@ -23,7 +23,6 @@ from quickgaze.cam import (
     FusedLevels,
     apply_sign_policy,
     cam_from_projection,
-    cam_to_image,
     compute_cams,
     crop_extent,
     fpn_features,
@@ -34,6 +33,7 @@ from quickgaze.cam import (
 )
 from quickgaze.io import read_rgb
 from quickgaze.models import build_detector
+from quickgaze.resampling import cam_to_image
 
 CPU = torch.device("cpu")
 NOTEBOOK = CamSettings(levels=("all",), grid="pool", input_scale="detector", sign_policy="none",

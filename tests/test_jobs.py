@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from quickgaze.jobs import cam_job
+from quickgaze.cam_job import cam_job
 
 from conftest import FAST_VARIANT
 

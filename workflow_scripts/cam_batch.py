@@ -1,7 +1,7 @@
 from pathlib import Path
 
 from quickgaze.batch import log_to_file
-from quickgaze.jobs import cam_job
+from quickgaze.cam_job import cam_job
 
 log_to_file(snakemake.log[0])
 ids = snakemake.params.ids

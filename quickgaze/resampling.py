@@ -1,0 +1,62 @@
+"""Maps resampled to image size, in numpy.
+
+The CPU jobs (ground truth, evaluation, figures) use these instead of torch:
+importing torch and torchvision costs each job seconds, more than a batch's
+resizing (see benchmarks/RESULTS.md, issue 6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices ``i0``, ``i1`` and weight of ``i1`` for each of ``n_out`` outputs.
+
+    Half-pixel centres: ``src = (dst + 0.5) * n_in / n_out - 0.5``, clamped at 0,
+    as torch's ``interpolate(mode="bilinear", align_corners=False)`` and OpenCV's
+    ``INTER_LINEAR`` (no antialiasing when shrinking).
+    """
+    # float32 coordinates, as torch computes them (float64 moves a tap by 1e-5)
+    src = (np.arange(n_out, dtype=np.float32) + 0.5) * np.float32(n_in / n_out) - 0.5
+    src = np.maximum(src, np.float32(0))
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (src - i0).astype(np.float32)
+
+
+def bilinear_resize(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a ``(h, w)`` map to ``shape`` ``(H, W)``; returns float32.
+
+    Separable: rows, then columns, with the taps of :func:`_bilinear_taps`.
+    Agrees with torch's bilinear interpolation to float32 rounding.
+    """
+    m = np.asarray(m, dtype=np.float32)
+    r0, r1, wr = _bilinear_taps(m.shape[0], shape[0])
+    rows = m[r0] * (1 - wr)[:, None] + m[r1] * wr[:, None]
+    c0, c1, wc = _bilinear_taps(m.shape[1], shape[1])
+    return rows[:, c0] * (1 - wc) + rows[:, c1] * wc
+
+
+def minmax(x: np.ndarray) -> np.ndarray:
+    """``(x - min) / (max - min + 1e-7)``, grad-cam's ``scale_cam_image`` normalisation
+    (the absolute 1e-7 keeps the maximum below 1 when ``x`` is tiny, e.g. random weights)."""
+    x = x - x.min()
+    return x / (x.max() + np.float32(1e-7))
+
+
+def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
+                 image_shape: tuple[int, int]) -> np.ndarray:
+    """Map a grid CAM onto the image: bilinear upsampling, then min-max to [0, 1].
+
+    cam: ``(h, w)``; extent: grid cells covered by the image (see
+    :class:`quickgaze.cam.CamResult`); image_shape: ``(H, W)``. The grid is
+    upsampled so that ``extent`` spans ``H x W`` pixels and the part beyond
+    (padding) is cut off. Half-pixel centres, as OpenCV's ``INTER_LINEAR`` used
+    by grad-cam. Returns ``(H, W)`` float32.
+    """
+    h_img, w_img = image_shape
+    h, w = cam.shape
+    out_h = max(h_img, round(h * h_img / extent[0]))
+    out_w = max(w_img, round(w * w_img / extent[1]))
+    return minmax(bilinear_resize(cam, (out_h, out_w))[:h_img, :w_img])
