@@ -35,8 +35,8 @@ from quickgaze.batch import (
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, write_json, write_map_png
 from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
-from quickgaze.resampling import bilinear_resize, cam_to_image
-from quickgaze.smoothing import gaussian_smooth
+from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
+from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 
 log = logging.getLogger("quickgaze")
 
@@ -203,11 +203,11 @@ def _truth_fields(truth: dict[str, np.ndarray]) -> dict[str, Any]:
             "map_source": str(truth["map_source"])}
 
 
-def _score(record: dict[str, Any], raw: np.ndarray, truth: dict[str, np.ndarray],
-           sigma: float, stats: FixationStats, image: str, seed: int) -> dict[str, Any]:
+def _score(record: dict[str, Any], raw: np.ndarray, smooth: np.ndarray,
+           truth: dict[str, np.ndarray], stats: FixationStats, image: str,
+           seed: int) -> dict[str, Any]:
     """Add ``<metric>_raw`` / ``<metric>_smooth`` and ``smooth`` to ``record``."""
     prepared = image_truth(truth, stats, image, seed)
-    smooth = gaussian_smooth(raw, sigma)
     for name, value in saliency_metrics(raw, prepared).items():
         record[f"{name}_raw"] = value
     for name, value in saliency_metrics(smooth, prepared).items():
@@ -227,8 +227,9 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
                    stats: FixationStats, image: str, seed: int) -> dict[str, Any]:
     """Metrics record of one image from its CAM and ground-truth records.
 
-    The raw CAM is mapped to ground-truth size (see :func:`cam_to_image`) and
-    smoothed with a Gaussian of ``sigma`` px. Returns a dict with ``status``,
+    The raw CAM is mapped to ground-truth size (see
+    :func:`~quickgaze.resampling.cam_resampling`) and smoothed with a Gaussian
+    of ``sigma`` px (:func:`~quickgaze.smoothing.gaussian_smooth_factored`). Returns a dict with ``status``,
     ``error``, ``warnings``, the CAM's bookkeeping, the metrics (``<name>_raw``
     and ``<name>_smooth``, see :data:`quickgaze.metrics.METRICS`; fixation
     metrics NaN when the image has no fixation) and ``smooth``, the smoothed
@@ -245,8 +246,11 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
     shape = tuple(truth["map"].shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        raw = cam_to_image(cam["cam"], tuple(cam["extent"]), shape)
-        return _score(record, raw, truth, sigma, stats, image, seed)
+        extent = tuple(cam["extent"])
+        raw = cam_to_image(cam["cam"], extent, shape)
+        rows, cols = cam_resampling(cam["cam"].shape, extent, shape)
+        smooth = gaussian_smooth_factored(rows, cam["cam"], cols, sigma)
+        return _score(record, raw, smooth, truth, stats, image, seed)
 
 
 def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: float,
@@ -263,4 +267,4 @@ def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: 
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))
         return record
     raw = baseline_map(baseline, tuple(truth["map"].shape), stats.centre_bias_sigma)
-    return _score(record, raw, truth, sigma, stats, image, seed)
+    return _score(record, raw, gaussian_smooth(raw, sigma), truth, stats, image, seed)

@@ -146,6 +146,11 @@ def mse(pred: np.ndarray, gt: np.ndarray) -> float:
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of the flattened array, ties given their average rank (as
     ``scipy.stats.rankdata(method="average")``), as float64."""
+    return _ranks_and_sorted(values)[0]
+
+
+def _ranks_and_sorted(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`average_ranks` and the sorted values (which AUC-Judd needs too)."""
     values = np.asarray(values).ravel()
     order = np.argsort(values)  # ties are averaged, so stability does not matter
     sorted_vals = np.sort(values)  # cheaper than values[order]
@@ -157,7 +162,7 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     ends = np.append(starts[1:], len(values))
     ranks = np.empty(len(values))
     ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return ranks
+    return ranks, sorted_vals
 
 
 def spearman(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -204,7 +209,8 @@ def _trapezoid(fp: np.ndarray, tp: np.ndarray) -> np.ndarray:
     return np.sum((fp[..., 1:] - fp[..., :-1]) * (tp[..., 1:] + tp[..., :-1]), axis=-1) / 2.0
 
 
-def auc_judd(pred: np.ndarray, fixated: np.ndarray) -> float:
+def auc_judd(pred: np.ndarray, fixated: np.ndarray,
+             sorted_pred: np.ndarray | None = None) -> float:
     """AUC-Judd (MIT ``AUC_Judd.m``): area under the ROC curve of the map as a
     classifier of fixated (positives) against all other pixels (negatives).
 
@@ -216,8 +222,9 @@ def auc_judd(pred: np.ndarray, fixated: np.ndarray) -> float:
     point, so ties cost a diagonal segment, as pysaliency's
     ``general_roc(..., judd=1)``) instead of the MIT code's random 1e-7 jitter.
     A perfect map gives 1, a constant map 0.5. NaN without a fixation or
-    without an unfixated pixel. Cost: one sort of the map, then binary
-    searches for the thresholds (not one pass over the map per threshold).
+    without an unfixated pixel. Cost: one sort of the map (or none, given
+    ``sorted_pred``, its values sorted), then binary searches for the
+    thresholds (not one pass over the map per threshold).
     """
     p = _flat(pred)
     n_pos = len(fixated)
@@ -226,7 +233,9 @@ def auc_judd(pred: np.ndarray, fixated: np.ndarray) -> float:
         return NAN
     positives = np.sort(p[fixated])
     thresholds = np.unique(positives)[::-1]  # decreasing
-    all_ge = p.size - np.searchsorted(np.sort(p), thresholds, side="left")
+    if sorted_pred is None:
+        sorted_pred = np.sort(p)
+    all_ge = p.size - np.searchsorted(sorted_pred, thresholds, side="left")
     pos_ge = n_pos - np.searchsorted(positives, thresholds, side="left")
     tp = np.concatenate(([0.0], pos_ge / n_pos, [1.0]))
     fp = np.concatenate(([0.0], (all_ge - pos_ge) / n_neg, [1.0]))
@@ -419,6 +428,8 @@ def saliency_metrics(pred: np.ndarray, truth: Truth | np.ndarray) -> dict[str, f
     diff = scaled - truth.gt
     mask = (p > 0) | (truth.gt > 0)
     n_mask = int(np.count_nonzero(mask))
+    # Ranked in the map's own dtype: float32 sorts faster, same ties as float64.
+    ranks, sorted_pred = _ranks_and_sorted(pred)
     out = {
         "cc": _pearson(_centred(p), truth.gt_centred),
         "kld": _kld(_density(p), truth.gt_density),
@@ -426,15 +437,14 @@ def saliency_metrics(pred: np.ndarray, truth: Truth | np.ndarray) -> dict[str, f
         "cc_mask": _pearson(_centred(p[mask]), _centred(truth.gt[mask])) if n_mask >= 2 else NAN,
         "mae": float(np.abs(diff).mean()),
         "mse": float(np.dot(diff, diff) / diff.size),
-        # Ranked in the map's own dtype: float32 sorts faster, same ties as float64.
-        "spearman": _pearson(_centred(average_ranks(pred)), truth.gt_ranks),
+        "spearman": _pearson(_centred(ranks), truth.gt_ranks),
     }
     out.update(dict.fromkeys(FIXATION_METRICS, NAN))
     f = truth.fixated
     if len(f) == 0:
         return out
     out["nss"] = nss(p, f)
-    out["auc_judd"] = auc_judd(p, f)
+    out["auc_judd"] = auc_judd(p, f, sorted_pred)
     bins, n_thresholds = _step_bins(scaled, AUC_STEP)
     out["auc_borji"] = _step_auc(bins, n_thresholds, f, truth.borji)
     if truth.shuffled.size:

@@ -25,17 +25,24 @@ def _bilinear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return i0, i1, (src - i0).astype(np.float32)
 
 
+def bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)`` float64 matrix of 1-D bilinear resampling (rows sum to 1)."""
+    i0, i1, w = _bilinear_taps(n_in, n_out)
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), 1 - w)
+    np.add.at(m, (rows, i1), w)
+    return m
+
+
 def bilinear_resize(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of a ``(h, w)`` map to ``shape`` ``(H, W)``; returns float32.
 
-    Separable: rows, then columns, with the taps of :func:`_bilinear_taps`.
+    Separable: ``R_H @ m @ R_W.T`` with the matrices of :func:`bilinear_matrix`.
     Agrees with torch's bilinear interpolation to float32 rounding.
     """
-    m = np.asarray(m, dtype=np.float32)
-    r0, r1, wr = _bilinear_taps(m.shape[0], shape[0])
-    rows = m[r0] * (1 - wr)[:, None] + m[r1] * wr[:, None]
-    c0, c1, wc = _bilinear_taps(m.shape[1], shape[1])
-    return rows[:, c0] * (1 - wc) + rows[:, c1] * wc
+    rows, cols = bilinear_matrix(m.shape[0], shape[0]), bilinear_matrix(m.shape[1], shape[1])
+    return (rows @ np.asarray(m, np.float64) @ cols.T).astype(np.float32)
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -45,18 +52,25 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return x / (x.max() + np.float32(1e-7))
 
 
-def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
-                 image_shape: tuple[int, int]) -> np.ndarray:
-    """Map a grid CAM onto the image: bilinear upsampling, then min-max to [0, 1].
+def cam_resampling(grid: tuple[int, int], extent: tuple[float, float],
+                   image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column matrices ``(H, h)`` and ``(W, w)`` that map a ``(h, w)`` grid
+    CAM onto the ``(H, W)`` image: ``rows @ cam @ cols.T``.
 
-    cam: ``(h, w)``; extent: grid cells covered by the image (see
-    :class:`quickgaze.cam.CamResult`); image_shape: ``(H, W)``. The grid is
-    upsampled so that ``extent`` spans ``H x W`` pixels and the part beyond
-    (padding) is cut off. Half-pixel centres, as OpenCV's ``INTER_LINEAR`` used
-    by grad-cam. Returns ``(H, W)`` float32.
+    extent: grid cells covered by the image (see :class:`quickgaze.cam.CamResult`).
+    The grid is upsampled so that ``extent`` spans ``H x W`` pixels and the part
+    beyond (padding) is cut off. Half-pixel centres, as OpenCV's ``INTER_LINEAR``
+    used by grad-cam.
     """
-    h_img, w_img = image_shape
-    h, w = cam.shape
+    (h, w), (h_img, w_img) = grid, image_shape
     out_h = max(h_img, round(h * h_img / extent[0]))
     out_w = max(w_img, round(w * w_img / extent[1]))
-    return minmax(bilinear_resize(cam, (out_h, out_w))[:h_img, :w_img])
+    return bilinear_matrix(h, out_h)[:h_img], bilinear_matrix(w, out_w)[:w_img]
+
+
+def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
+                 image_shape: tuple[int, int]) -> np.ndarray:
+    """Map a ``(h, w)`` grid CAM onto the ``(H, W)`` image (see :func:`cam_resampling`),
+    then min-max to [0, 1]. Returns ``(H, W)`` float32."""
+    rows, cols = cam_resampling(cam.shape, extent, image_shape)
+    return minmax((rows @ np.asarray(cam, np.float64) @ cols.T).astype(np.float32))

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quickgaze.resampling import bilinear_resize, cam_to_image, minmax
+from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image, minmax
+from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 
 
 def torch_bilinear(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -54,3 +55,14 @@ def test_cpu_jobs_do_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.parametrize("sigma", [0, 3.5, 19])
+def test_factored_smoothing_equals_smoothing_the_map(sigma):
+    rng = np.random.default_rng(2)
+    cam = rng.random((25, 34)).astype(np.float32)
+    extent = (24.3, 34.0)
+    rows, cols = cam_resampling(cam.shape, extent, (480, 640))
+    expected = gaussian_smooth(cam_to_image(cam, extent, (480, 640)), sigma)
+    np.testing.assert_allclose(gaussian_smooth_factored(rows, cam, cols, sigma), expected,
+                               atol=1e-5)
