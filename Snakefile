@@ -18,11 +18,10 @@ include: "rules/baselines.smk"
 include: "rules/analysis.smk"
 
 
-# Cheap steps run where Snakemake runs, not as cluster jobs (downloads too:
-# rules/data.smk).
+# Cheap steps run where Snakemake runs, not as cluster jobs (the demo generator
+# and downloads too: rules/data.smk).
 localrules:
     all,
-    demo_dataset,
     analyse_variant,
 
 

@@ -72,7 +72,7 @@ print(f"finest grid: max |CUDA - CPU| = {fine_diff:.2e} on 4 images")
 # pinned memory while the GPU runs, against decoding in the job's own process.
 import tempfile, imageio.v3 as iio
 from pathlib import Path
-from quickgaze.jobs import cam_job
+from quickgaze.cam_job import cam_job
 variant = {"model": "fasterrcnn_resnet50_fpn", "weights": "none", "input_scale": "detector",
            "levels": "all", "grid": "coarsest", "sign_policy": "mean_activation",
            "crop_padding": True}

@@ -71,9 +71,15 @@ def params_file(name, params):
 
 
 def cam_threads():
-    """Threads of a CAM job: `cam_threads`, or every core Snakemake was given.
-    Snakemake sets OMP_NUM_THREADS to a job's threads, so 1 would halve the forward."""
-    return config.get("cam_threads") or workflow.cores
+    """Threads of a CAM job: `cam_threads`; by default every core Snakemake was
+    given on the CPU (it sets OMP_NUM_THREADS to a job's threads, so 1 would halve
+    the forward), and at most 4 with an explicit CUDA device, whose forward needs
+    few, so that evaluation jobs run on the other cores meanwhile."""
+    if config.get("cam_threads"):
+        return config["cam_threads"]
+    if str(config["device"]).startswith("cuda"):
+        return min(4, workflow.cores)
+    return workflow.cores
 
 
 def chunk_batches(ids, size):

@@ -2,22 +2,27 @@
 # ground-truth records (fixations + map at image size).
 
 
-rule demo_dataset:
-    input:
-        params=params_file("demo_dataset", DEMO_PARAMS),
-    output:
-        images=[image_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
-        maps=[official_map_path(i) for i in IMAGE_IDS] if DATASET["kind"] == "demo" else [],
-        fixations=f"{RESOURCES}/fixations.json",
-    params:
-        root=parent_of_fixations,
-        **DEMO_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
-    log:
-        f"logs/{NAME}/demo_dataset.log",
-    script:
-        "../workflow_scripts/demo_dataset.py"
+if DATASET["kind"] == "demo":
+
+    localrules:
+        demo_dataset,
+
+    rule demo_dataset:
+        input:
+            params=params_file("demo_dataset", DEMO_PARAMS),
+        output:
+            images=[image_path(i) for i in IMAGE_IDS],
+            maps=[official_map_path(i) for i in IMAGE_IDS],
+            fixations=f"{RESOURCES}/fixations.json",
+        params:
+            root=parent_of_fixations,
+            **DEMO_PARAMS,
+        conda:
+            "../envs/quickgaze.yaml"
+        log:
+            f"logs/{NAME}/demo_dataset.log",
+        script:
+            "../workflow_scripts/demo_dataset.py"
 
 
 for batch, ids in BATCHES.items():

@@ -33,3 +33,11 @@ def test_the_shipped_configs_validate(tmp_path):
     write_config(tmp_path, {})
     proc = snakemake(tmp_path, "-n")
     assert "cam_seed_b0000" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(("device", "threads"), [("cpu", 8), ("cuda", 4)])
+def test_cam_jobs_take_every_core_on_the_cpu_and_four_with_cuda(tmp_path, device, threads):
+    write_config(tmp_path, {"device": device})
+    proc = snakemake(tmp_path, "-n", "--cores", "8")
+    job = (proc.stdout + proc.stderr).split("rule cam_seed_b0000:")[1].split("\n\n")[0]
+    assert f"threads: {threads}\n" in job, job
