@@ -229,11 +229,11 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
 
     The raw CAM is mapped to ground-truth size (see
     :func:`~quickgaze.resampling.cam_resampling`) and smoothed with a Gaussian
-    of ``sigma`` px (:func:`~quickgaze.smoothing.gaussian_smooth_factored`). Returns a dict with ``status``,
-    ``error``, ``warnings``, the CAM's bookkeeping, the metrics (``<name>_raw``
-    and ``<name>_smooth``, see :data:`quickgaze.metrics.METRICS`; fixation
-    metrics NaN when the image has no fixation) and ``smooth``, the smoothed
-    map to save. AUC negatives are seeded from ``seed`` and ``image``.
+    of ``sigma`` px (:func:`~quickgaze.smoothing.gaussian_smooth_factored`).
+    Returns a dict with ``status``, ``error``, ``warnings``, the CAM's
+    bookkeeping, the metrics (``<name>_raw`` and ``<name>_smooth``, see
+    :data:`quickgaze.metrics.METRICS`; fixation metrics NaN when the image has
+    no fixation) and ``smooth``, the smoothed map to save. AUC negatives are seeded from ``seed`` and ``image``.
     """
     record = _truth_fields(truth)
     record.update(weights_label=str(cam.get("weights_label", "")),
