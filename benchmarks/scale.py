@@ -148,7 +148,7 @@ def main() -> None:
     deleted = [cams[0], cams[len(cams) // 2], cams[-1]]  # three different batches
     for path in deleted:
         path.unlink()
-    # `all` asks for every per-image file, so a plain rerun rebuilds deleted CAMs.
+    # `all` asks for every missing per-image file, so a plain rerun rebuilds deleted CAMs.
     step("rerun_3_deleted")
     assert all(p.exists() for p in deleted), "a plain rerun left deleted CAM files missing"
     assert figures["rerun_3_deleted"]["cam_jobs_images"][1] == 3, figures["rerun_3_deleted"]
