@@ -10,6 +10,7 @@ becomes an error record with its reason; the rest of the batch is kept.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ log = logging.getLogger("quickgaze")
 
 def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Path | None],
                      fixations: Path | None, fixation_format: str,
-                     outputs: dict[str, Path]) -> int:
+                     outputs: dict[str, Path], workers: int = 1) -> int:
     """Write ``outputs[id]`` (``.npz``) for every stale image of the batch.
 
     Each record holds ``shape`` (image H, W), ``points`` ``(M, 2)`` int32 0-based
@@ -53,14 +54,16 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
     """
     fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0})
     parsed: dict[str, np.ndarray] | None = None
+    parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
     def sources(i: str) -> list[Path]:
         return [p for p in (images[i], maps.get(i), fixations) if p is not None]
 
     def compute(batch: list[str]) -> None:
         nonlocal parsed
-        if parsed is None and fixations is not None:
-            parsed = load_fixations(fixations, fixation_format, ids)
+        with parsing:
+            if parsed is None and fixations is not None:
+                parsed = load_fixations(fixations, fixation_format, ids)
         for i in batch:
             notes: list[str] = []
             record: dict[str, Any] = {"fingerprint": fp, "error": ""}
@@ -98,7 +101,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             save_npz(outputs[i], **record)
 
     return run_stale(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), compute,
-                     chunk=64, what="ground truth")
+                     chunk=64, what="ground truth", workers=workers)
 
 
 def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
@@ -127,7 +130,7 @@ def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
 
 def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path], stats: Path,
                  smooth_out: dict[str, Path], metrics_out: dict[str, Path],
-                 variant_name: str, sigma: float, seed: int) -> int:
+                 variant_name: str, sigma: float, seed: int, workers: int = 1) -> int:
     """Smooth each stale image's CAM and score raw and smoothed maps.
 
     Writes ``smooth_out[id]`` (8-bit PNG at ground-truth size) and then
@@ -156,11 +159,12 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
         return is_fresh(metrics_out[i], fp, extra=[smooth_out[i]],
                         inputs={"cam": cams[i], "truth": truths[i]})
 
-    return run_stale(ids, fresh, compute, chunk=16, what="evaluate")
+    return run_stale(ids, fresh, compute, chunk=16, what="evaluate", workers=workers)
 
 
 def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
-                 metrics_out: dict[str, Path], baseline: str, sigma: float, seed: int) -> int:
+                 metrics_out: dict[str, Path], baseline: str, sigma: float, seed: int,
+                 workers: int = 1) -> int:
     """Score baseline ``baseline`` (see :mod:`quickgaze.baselines`) on each stale
     image, as :func:`evaluate_job` scores a variant: the same JSON keys, with
     the baseline map as the raw map. No PNG is written (the map is the same
@@ -181,8 +185,7 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
             write_json(metrics_out[i], record)
 
     return run_stale(ids, lambda i: is_fresh(metrics_out[i], fp, inputs={"truth": truths[i]}),
-                     compute,
-                     chunk=64, what=f"baseline {baseline}")
+                     compute, chunk=64, what=f"baseline {baseline}", workers=workers)
 
 
 def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,

@@ -34,6 +34,7 @@ for baseline in BASELINES:
                 ids=ids,
                 baseline=baseline,
                 **EVALUATION_PARAMS,
+            threads: CPU_JOB_THREADS
             conda:
                 "../envs/quickgaze.yaml"
             log:

@@ -82,6 +82,12 @@ def cam_threads():
     return workflow.cores
 
 
+# Threads of a ground-truth, evaluation or baseline batch job: numpy and scipy
+# release the GIL in their array loops, so two threads evaluate 1.7x faster
+# (quickgaze.batch.run_stale); more would mostly wait for the GIL.
+CPU_JOB_THREADS = 2
+
+
 def chunk_batches(ids, size):
     """Consecutive batches of sorted ids, named b0000, b0001, ..."""
     ids = sorted(ids)

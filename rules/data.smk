@@ -41,6 +41,7 @@ for batch, ids in BATCHES.items():
             ids=ids,
             maps={i: official_map_path(i) for i in ids},
             **GROUND_TRUTH_PARAMS,
+        threads: CPU_JOB_THREADS
         conda:
             "../envs/quickgaze.yaml"
         log:

@@ -20,6 +20,7 @@ for variant in VARIANTS:
                 ids=ids,
                 variant=variant,
                 **EVALUATION_PARAMS,
+            threads: CPU_JOB_THREADS
             conda:
                 "../envs/quickgaze.yaml"
             log:

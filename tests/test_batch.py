@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import numpy as np
 
@@ -41,3 +43,19 @@ def test_run_stale_computes_only_stale_items_in_chunks():
     n = run_stale(list("abcdefg"), lambda i: i in "bd", seen.append, chunk=2, what="test")
     assert n == 5
     assert seen == [["a", "c"], ["e", "f"], ["g"]]
+
+
+def test_run_stale_on_threads_computes_each_stale_item_once_and_counts_them():
+    seen, threads = [], set()
+
+    def compute(chunk):
+        threads.add(threading.get_ident())
+        time.sleep(0.01)  # long enough for the second thread to take a chunk
+        seen.extend(chunk)
+
+    items = [f"i{k:02d}" for k in range(40)]
+    n = run_stale(items, lambda i: i in ("i03", "i17"), compute, chunk=16, what="test",
+                  workers=2)
+    assert n == 38
+    assert sorted(seen) == [i for i in items if i not in ("i03", "i17")]
+    assert len(threads) == 2

@@ -13,4 +13,5 @@ baseline_job(
     baseline=snakemake.params.baseline,
     sigma=snakemake.params.sigma,
     seed=snakemake.params.seed,
+    workers=snakemake.threads,
 )

@@ -15,4 +15,5 @@ evaluate_job(
     variant_name=snakemake.params.variant,
     sigma=snakemake.params.sigma,
     seed=snakemake.params.seed,
+    workers=snakemake.threads,
 )

@@ -12,4 +12,5 @@ ground_truth_job(
     fixations=Path(snakemake.input.fixations[0]) if snakemake.input.fixations else None,
     fixation_format=snakemake.params.fixation_format,
     outputs=dict(zip(ids, map(Path, snakemake.output))),
+    workers=snakemake.threads,
 )
