@@ -94,6 +94,7 @@ def test_slurm_profile_matches_local_run(cluster, tmp_path):
             assert "gpu:1" in gpus, (rule, job)  # cam_resources: {gpu: 1} in config.yaml
         else:
             assert "gpu" not in gpus, (rule, job)
+            assert job["NumCPUs"] == "2", (rule, job)  # the job's threads (CPU_JOB_THREADS)
     # localrules ran on the submit host, not as jobs
     assert not any(c.startswith(("rule_analyse_variant", "rule_demo_dataset")) for c in jobs)
 
