@@ -18,6 +18,8 @@ rule fixation_stats:
         "../workflow_scripts/fixation_stats.py"
 
 
+evaluation_params = params_file("evaluation", EVALUATION_PARAMS)  # as rules/evaluate.smk
+
 for baseline in BASELINES:
     for batch, ids in BATCHES.items():
 
@@ -27,7 +29,7 @@ for baseline in BASELINES:
             input:
                 truths=[truth_path(i) for i in ids],
                 stats=fixation_stats_path(),
-                params=params_file("evaluation", EVALUATION_PARAMS),
+                params=evaluation_params,
             output:
                 metrics=update([metrics_path(baseline, i) for i in ids]),
             params:

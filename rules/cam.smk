@@ -6,6 +6,8 @@
 
 
 for variant in VARIANTS:
+    cam_params = params_file(f"cam_{variant}", cam_variant_params(variant))  # once per variant
+
     for batch, ids in BATCHES.items():
 
         rule:
@@ -13,7 +15,7 @@ for variant in VARIANTS:
                 f"cam_{variant}_{batch}"
             input:
                 images=[image_path(i) for i in ids],
-                params=params_file(f"cam_{variant}", cam_variant_params(variant)),
+                params=cam_params,
             output:
                 update([cam_path(variant, i) for i in ids]),
             params:

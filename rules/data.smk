@@ -25,6 +25,8 @@ if DATASET["kind"] == "demo":
             "../workflow_scripts/demo_dataset.py"
 
 
+ground_truth_params = params_file("ground_truth", GROUND_TRUTH_PARAMS)  # once, not per batch
+
 for batch, ids in BATCHES.items():
 
     rule:
@@ -34,7 +36,7 @@ for batch, ids in BATCHES.items():
             images=[image_path(i) for i in ids],
             maps=[m for m in map(official_map_path, ids) if m],
             fixations=[f for f in [fixation_source()] if f],
-            params=params_file("ground_truth", GROUND_TRUTH_PARAMS),
+            params=ground_truth_params,
         output:
             update([truth_path(i) for i in ids]),
         params:

@@ -2,6 +2,8 @@
 # evaluation parameters reruns these and the analysis, never a CAM.
 
 
+evaluation_params = params_file("evaluation", EVALUATION_PARAMS)  # once, not per batch
+
 for variant in VARIANTS:
     for batch, ids in BATCHES.items():
 
@@ -12,7 +14,7 @@ for variant in VARIANTS:
                 cams=[cam_path(variant, i) for i in ids],
                 truths=[truth_path(i) for i in ids],
                 stats=fixation_stats_path(),
-                params=params_file("evaluation", EVALUATION_PARAMS),
+                params=evaluation_params,
             output:
                 smooth=update([smooth_path(variant, i) for i in ids]),
                 metrics=update([metrics_path(variant, i) for i in ids]),
