@@ -7,6 +7,12 @@ resampled to one grid and concatenated (grad-cam's
 activations on their top principal component (Muhammad & Yeasin 2020,
 "Eigen-CAM", arXiv:2008.00299), signed by a policy, ReLU-ed and min-max
 normalised.
+
+The sign of a principal component is arbitrary; what every map is measured
+against is the sign grad-cam's ``EigenCAM`` (and so the user's notebook) gets:
+numpy's SVD of the centred float32 activation matrix (policy ``svd``, see
+:func:`gradcam_projection`). Each CAM records whether its sign differs from
+that reference.
 """
 
 from __future__ import annotations
@@ -18,11 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-SIGN_POLICIES = ("none", "max_abs", "mean_activation")
+SIGN_POLICIES = ("svd", "max_abs", "mean_activation")
 # Part of every CAM's fingerprint: bump when the engine's numbers change.
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
+# Largest grid (cells) on which numpy's dense SVD, the sign reference, is run: a
+# (3350 x 1280) float32 SVD takes 1.8 s on one core; the finest grid (54400 cells
+# at detector scale) would take minutes per image.
+SVD_MAX_CELLS = 4096
+NOT_CONVERGED = ("subspace iteration did not converge: the component is the best estimate "
+                 "after the iteration limit")
 INPUT_SCALES = ("detector", "native")
 
 
@@ -34,7 +47,8 @@ class CamSettings:
     grid: FPN key whose spatial size all levels are resampled to, or
         ``coarsest`` / ``finest``.
     input_scale: ``detector`` (the model's resize and pad) or ``native``.
-    sign_policy: one of SIGN_POLICIES.
+    sign_policy: one of SIGN_POLICIES (``svd``: grad-cam's and the notebook's
+        sign, only on grids of at most SVD_MAX_CELLS cells).
     crop_padding: drop the detector's padding from the grid before the PCA
         (the notebook and grad-cam kept it and stretched the padded grid).
     """
@@ -42,10 +56,13 @@ class CamSettings:
     levels: tuple[str, ...] = ("all",)
     grid: str = "coarsest"
     input_scale: str = "detector"
-    sign_policy: str = "none"
+    sign_policy: str = "svd"
     crop_padding: bool = True
 
     def __post_init__(self) -> None:
+        if self.sign_policy == "none":
+            raise ValueError("sign_policy 'none' (the solver's arbitrary sign) was removed: "
+                             "use 'svd' for the sign grad-cam's EigenCAM and the notebook get")
         if self.sign_policy not in SIGN_POLICIES:
             raise ValueError(
                 f"sign_policy '{self.sign_policy}' unknown; allowed: {', '.join(SIGN_POLICIES)}"
@@ -66,14 +83,21 @@ class CamResult:
         (fractional when a padded cell is only partly image).
     explained_variance: share of the total variance of the fused activations
         carried by the top component.
-    sign_flipped: the policy chose the opposite of the solver's sign.
+    sign_flipped: the map's sign is the opposite of the reference sign (policy
+        ``svd`` on the same grid and crop: grad-cam's and the notebook's); None
+        where the reference cannot be computed (grids above SVD_MAX_CELLS) or is
+        undefined (the two solvers found different components: near-tied spectrum).
+    converged: the iterative solver met its tolerance (always true for exact solvers).
+    warnings: what the record's reader should know (non-convergence, ties); "" if none.
     error: empty, or why this image has no CAM (the other fields are then empty).
     """
 
     cam: np.ndarray
     extent: tuple[float, float]
     explained_variance: float
-    sign_flipped: bool
+    sign_flipped: bool | None
+    converged: bool = True
+    warnings: str = ""
     error: str = ""
 
 
@@ -344,14 +368,16 @@ GRAM_MAX = 512
 
 def top_principal_projection(acts: torch.Tensor | FusedLevels, method: str = "auto",
                              tol: float = 1e-5, max_iter: int = 500
-                             ) -> tuple[torch.Tensor, float]:
+                             ) -> tuple[torch.Tensor, float, bool]:
     """Projection of centred activations on their top principal component.
 
     acts: ``(C, h, w)`` or a :class:`FusedLevels`. With ``A`` the ``(n, C)``
     activation matrix centred per channel (column) and ``v`` its top right
     singular vector, returns ``A v`` as ``(h, w)`` float64 and the
-    explained-variance ratio ``s_1^2 / sum_i s_i^2 = s_1^2 / ||A||_F^2``.
-    The sign of ``v`` is the solver's (arbitrary).
+    explained-variance ratio ``s_1^2 / sum_i s_i^2 = s_1^2 / ||A||_F^2``, and
+    whether the solver converged (``subspace`` only can fail to, after
+    ``max_iter`` steps; its result is then the best estimate so far).
+    The sign of ``v`` is the solver's (arbitrary): :func:`apply_sign_policy` fixes it.
 
     method ``gram`` (``auto`` when ``min(n, C) <= GRAM_MAX``): exact eigh of the
     smaller Gram matrix of the dense ``A`` in float64. ``subspace``: block
@@ -371,28 +397,29 @@ def top_principal_projection(acts: torch.Tensor | FusedLevels, method: str = "au
         a = a - a.mean(dim=0, keepdim=True)
         total = float(a.square().sum())
         if not np.isfinite(total):
-            return torch.full((acts.rows, acts.cols), float("nan")), float("nan")
+            return torch.full((acts.rows, acts.cols), float("nan")), float("nan"), True
         gram = a @ a.T if n <= c else a.T @ a
         with single_thread():
             vals, vecs = torch.linalg.eigh(gram)
         proj = vecs[:, -1] * vals[-1].clamp_min(0).sqrt() if n <= c else a @ vecs[:, -1]
-        lam = float(vals[-1])
+        lam, converged = float(vals[-1]), True
     elif method == "subspace":
         centred = acts.centred()
         total = centred.squared_norm()
         if not np.isfinite(total):
-            return torch.full((acts.rows, acts.cols), float("nan")), float("nan")
-        proj, lam = _subspace_top(centred, tol, max_iter)
+            return torch.full((acts.rows, acts.cols), float("nan")), float("nan"), True
+        proj, lam, converged = _subspace_top(centred, tol, max_iter)
     else:
         raise ValueError(f"method '{method}' unknown; allowed: auto, gram, subspace")
     ratio = lam / total if total > 0 else 0.0
-    return proj.reshape(acts.rows, acts.cols), ratio
+    return proj.reshape(acts.rows, acts.cols), ratio, converged
 
 
 def _subspace_top(op: FusedLevels, tol: float, max_iter: int,
-                  block: int = 8) -> tuple[torch.Tensor, float]:
+                  block: int = 8) -> tuple[torch.Tensor, float, bool]:
     """Top singular value squared and ``A v`` of a centred operator by block
-    subspace iteration; ``(n,)`` float64 projection and ``s_1^2``."""
+    subspace iteration; ``(n,)`` float64 projection, ``s_1^2`` and whether the
+    residual met ``tol`` within ``max_iter`` steps."""
     k = min(block, op.n_channels, op.n)
     dtype = op.levels[0].dtype
     # Start from the top right singular vectors of about 256 evenly spread rows:
@@ -412,7 +439,7 @@ def _subspace_top(op: FusedLevels, tol: float, max_iter: int,
             vals, vecs = torch.linalg.eigh((y @ y.T).cpu())
         lam, u = vals[-1], vecs[:, -1]
         if lam <= 0:
-            return y[0] * 0.0, 0.0
+            return y[0] * 0.0, 0.0, True
         z = op.rmatmul(y.to(dtype)).double().cpu()                  # A^T A q
         v = q @ u
         residual = float((z @ u - lam * v).norm() / lam)
@@ -420,7 +447,51 @@ def _subspace_top(op: FusedLevels, tol: float, max_iter: int,
             break
         with single_thread():
             q, _ = torch.linalg.qr(z @ vecs.flip(1))
-    return u.to(y.device) @ y, float(lam)
+    return u.to(y.device) @ y, float(lam), residual < tol
+
+
+def gradcam_projection(levels: list[torch.Tensor], grid: tuple[int, int],
+                       crop: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """grad-cam's EigenCAM projection, computed as grad-cam computes it.
+
+    levels: one image's FPN levels ``(C_m, h_m, w_m)`` as the backbone returned
+    them. As ``fasterrcnn_reshape_transform``: each level ``abs()``-ed and
+    resampled to ``grid`` by ``F.interpolate(mode="bilinear")`` on its device,
+    concatenated; then cropped to the first ``crop`` cells (none cropped at
+    ``crop == grid``, grad-cam's case). As ``get_2d_projection``: the
+    ``(n, C)`` float32 matrix is centred per column in numpy and projected on
+    the first right singular vector of ``np.linalg.svd``.
+
+    grad-cam calls the SVD with ``full_matrices=True``; this uses the thin SVD.
+    LAPACK's gesdd computes the first row of ``VT`` the same way in both modes
+    (the modes differ in how many rows of the orthogonal factor they expand), so
+    the sign, which is all that matters here, is the same; the exactness test
+    compares with grad-cam itself. Returns the ``(rows, cols)`` float32
+    projection and the explained-variance ratio ``s_1^2 / sum s_i^2``.
+    """
+    rows, cols = crop
+    fused = torch.cat([F.interpolate(x.abs()[None], size=grid, mode="bilinear")[0]
+                       for x in levels])[:, :rows, :cols]
+    a = fused.reshape(fused.shape[0], -1).cpu().numpy().T
+    a = a - a.mean(axis=0)
+    _, s, vt = np.linalg.svd(a, full_matrices=False)
+    total = float(np.square(s.astype(np.float64)).sum())
+    ratio = float(s[0]) ** 2 / total if total > 0 else 0.0
+    return (a @ vt[0, :]).reshape(rows, cols), ratio
+
+
+def sign_against(proj: torch.Tensor, reference: np.ndarray,
+                 min_cosine: float = 0.5) -> bool | None:
+    """Whether ``proj`` has the opposite sign to ``reference`` (both ``(h, w)``
+    projections of the same activations): the sign of their inner product.
+    None when ``|cos| < min_cosine``: the two are not the same component (a
+    near-tied spectrum), so no sign relation is defined."""
+    p = proj.double().cpu().numpy().ravel()
+    r = reference.astype(np.float64).ravel()
+    norm = float(np.linalg.norm(p) * np.linalg.norm(r))
+    if norm == 0 or abs(float(p @ r)) < min_cosine * norm:
+        return None
+    return bool(p @ r < 0)
 
 
 def apply_sign_policy(proj: torch.Tensor, mean_map: torch.Tensor,
@@ -428,7 +499,7 @@ def apply_sign_policy(proj: torch.Tensor, mean_map: torch.Tensor,
     """Choose the sign of a principal-component projection.
 
     proj: ``(h, w)``; mean_map: ``(h, w)`` channel-mean of the fused activations.
-    - ``none``: keep the solver's sign (the notebook's and grad-cam's EigenCAM).
+    - ``svd``: handled by :func:`image_cam` (grad-cam's computation), not here.
     - ``max_abs``: flip when ``|min| > |max|`` (Seg-Eigen-CAM, Chung & Ying 2025,
       doi:10.3390/app15137562, Eq. 13; grad-cam 1.5.7
       ``get_2d_projection_with_sign_correction``).
@@ -436,9 +507,7 @@ def apply_sign_policy(proj: torch.Tensor, mean_map: torch.Tensor,
       with the channel-mean activation map (no flip when they are uncorrelated).
     Returns the signed projection and whether it was flipped.
     """
-    if policy == "none":
-        flip = False
-    elif policy == "max_abs":
+    if policy == "max_abs":
         flip = bool(proj.min().abs() > proj.max().abs())
     elif policy == "mean_activation":
         m = mean_map.double()
@@ -506,17 +575,38 @@ def image_cam(levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int
               padded: tuple[int, int], settings: CamSettings, method: str = "auto"
               ) -> CamResult:
     """The CAM of one image from its FPN levels (``(C_m, h_m, w_m)`` each, as the
-    backbone returned them); ``size``/``padded`` as in :func:`crop_extent`."""
+    backbone returned them); ``size``/``padded`` as in :func:`crop_extent`.
+
+    Policy ``svd``: grad-cam's projection itself (:func:`gradcam_projection`);
+    a grid of more than SVD_MAX_CELLS cells is a ValueError (a setting that
+    cannot work, not a bad image). Other policies: the engine's solver
+    (``method``), signed by the policy, and ``sign_flipped`` against grad-cam's
+    sign where the grid allows it.
+    """
     extent, crop = crop_extent(size, padded, grid, settings.crop_padding)
+    n_cells = crop[0] * crop[1]
+    if settings.sign_policy == "svd" and n_cells > SVD_MAX_CELLS:
+        raise ValueError(f"sign_policy 'svd' needs numpy's dense SVD, feasible up to "
+                         f"{SVD_MAX_CELLS} grid cells; this grid has {crop[0]}x{crop[1]} = "
+                         f"{n_cells}: use a coarser grid or sign_policy max_abs / mean_activation")
+    if not all(bool(torch.isfinite(x).all()) for x in levels):
+        return CamResult(np.zeros((0, 0), np.float32), (0.0, 0.0), float("nan"), None,
+                         error="non-finite activations (NaN or Inf) in the FPN")
+    reference = gradcam_projection(levels, grid, crop) if n_cells <= SVD_MAX_CELLS else None
+    if settings.sign_policy == "svd":
+        cam = cam_from_projection(torch.from_numpy(reference[0]))
+        return CamResult(cam.float().numpy(), extent, reference[1], False)
     acts = FusedLevels(levels, grid, crop)
-    proj, ratio = top_principal_projection(acts, method)
-    if not (torch.isfinite(proj).all() and np.isfinite(ratio)):
-        return CamResult(np.zeros((0, 0), np.float32), (0.0, 0.0), float("nan"), False,
-                         "non-finite activations (NaN or Inf) in the FPN")
+    proj, ratio, converged = top_principal_projection(acts, method)
+    notes = [] if converged else [NOT_CONVERGED]
     mean_map = None
     if settings.sign_policy == "mean_activation":
         ones = acts.levels[0].new_full((acts.n_channels, 1), 1.0 / acts.n_channels)
         mean_map = acts.matmul(ones).reshape(crop)
-    proj, flipped = apply_sign_policy(proj, mean_map, settings.sign_policy)
-    return CamResult(cam_from_projection(proj).float().cpu().numpy(), extent, ratio, flipped)
+    proj, _ = apply_sign_policy(proj, mean_map, settings.sign_policy)
+    flipped = None if reference is None else sign_against(proj, reference[0])
+    if reference is not None and flipped is None:
+        notes.append("top principal components nearly tied: no sign relative to grad-cam's")
+    return CamResult(cam_from_projection(proj).float().cpu().numpy(), extent, ratio, flipped,
+                     converged, "; ".join(notes))
 

@@ -72,8 +72,10 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     The detector is built once, and only if some image needs it; images are
     decoded by ``loader_workers`` processes while the network runs (pinned
     memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``,
-    ``explained_variance``, ``sign_flipped``, ``image_shape``,
-    ``weights_label``, ``error``. Returns the number of stale images.
+    ``explained_variance``, ``sign_flipped`` (float: 1 or 0, NaN where no
+    reference sign exists, see :class:`~quickgaze.cam.CamResult`),
+    ``converged``, ``warnings``, ``image_shape``, ``weights_label``, ``error``.
+    Returns the number of stale images.
     """
     fp = fingerprint(cam_params(variant, seed))
     label = weights_label(variant["weights"])
@@ -94,11 +96,13 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
         if good:
             results = compute_cams(model, [img for _, img in good], settings, dev)
             for (i, img), res in zip(good, results):
-                if res.error:
-                    log.warning("%s: %s", i, res.error)
+                for note in filter(None, (res.error, res.warnings)):
+                    log.warning("%s: %s", i, note)
                 save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
                          explained_variance=res.explained_variance,
-                         sign_flipped=res.sign_flipped, image_shape=np.array(img.shape[:2]),
+                         sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
+                         converged=res.converged, warnings=res.warnings,
+                         image_shape=np.array(img.shape[:2]),
                          error=res.error, fingerprint=fp, weights_label=label)
         progress.advance(len(batch))
     return progress.finish()

@@ -239,9 +239,12 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
     no fixation) and ``smooth``, the smoothed map to save. AUC negatives are seeded from ``seed`` and ``image``.
     """
     record = _truth_fields(truth)
+    flipped = float(cam.get("sign_flipped", np.nan))
+    notes = "; ".join(filter(None, (record["warnings"], str(cam.get("warnings", "")))))
     record.update(weights_label=str(cam.get("weights_label", "")),
                   explained_variance=float(cam.get("explained_variance", np.nan)),
-                  sign_flipped=bool(cam.get("sign_flipped", False)))
+                  sign_flipped=None if np.isnan(flipped) else bool(flipped),
+                  converged=bool(cam.get("converged", True)), warnings=notes)
     error = str(cam.get("error", "")) or _truth_error(truth)
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))

@@ -161,20 +161,26 @@ def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_
 
 def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
                     policies: Mapping[str, str]) -> pd.DataFrame:
-    """Share of ok images whose CAM sign the variant's policy flipped.
+    """Share of ok images whose map has the opposite sign to the notebook's.
 
-    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline),
-    ``n``, ``n_flipped``, ``share_flipped`` (NaN for a baseline or without a
-    ``sign_flipped`` column).
+    The reference is grad-cam's (the notebook's) sign on the variant's own grid
+    and crop (sign policy ``svd``, see :func:`quickgaze.cam.gradcam_projection`),
+    so ``share_flipped`` of a variant is the share of images where the
+    notebook's map was inverted relative to that variant's policy.
+    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline), ``n``
+    (ok images with a reference sign), ``n_unknown`` (ok images without one:
+    grids too large for the dense SVD, near-tied components), ``n_flipped``,
+    ``share_flipped`` (``n_flipped / n``; NaN for a baseline, or when ``n`` is 0).
     """
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
         has = kinds[name] != "baseline" and "sign_flipped" in ok.columns
-        flipped = ok["sign_flipped"].fillna(False).astype(bool) if has else None
+        known = ok["sign_flipped"].dropna().astype(bool) if has else pd.Series(dtype=bool)
         rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
-                     "n": len(ok), "n_flipped": int(flipped.sum()) if has else 0,
-                     "share_flipped": float(flipped.mean()) if has and len(ok) else np.nan})
+                     "n": len(known), "n_unknown": len(ok) - len(known) if has else len(ok),
+                     "n_flipped": int(known.sum()),
+                     "share_flipped": float(known.mean()) if len(known) else np.nan})
     return pd.DataFrame(rows)
 
 

@@ -27,6 +27,11 @@ _reserved = {"ground_truth", "comparison", "params", *BASELINES} & set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
                      "(baselines, or results/<dataset>/<name>/ would collide)")
+for _name, _v in VARIANTS.items():
+    if _v["sign_policy"] == "svd" and _v["grid"] == "finest":
+        raise ValueError(f"config.yaml: variant '{_name}': sign_policy 'svd' (numpy's dense SVD, "
+                         "grad-cam's sign) is not feasible at the finest grid (up to 54400 cells "
+                         "per image); use sign_policy max_abs or mean_activation, or a coarser grid")
 if REFERENCE not in VARIANTS:
     raise ValueError(f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
                      f"variants: {', '.join(VARIANTS)}")

@@ -10,7 +10,7 @@ from quickgaze.cam_job import cam_job
 
 from conftest import FAST_VARIANT
 
-VARIANT = {"levels": "all", "grid": "coarsest", "sign_policy": "none", "crop_padding": True,
+VARIANT = {"levels": "all", "grid": "coarsest", "sign_policy": "svd", "crop_padding": True,
            **FAST_VARIANT}
 
 

@@ -17,7 +17,7 @@ from quickgaze.baselines import BASELINES
 from conftest import FAST_VARIANT, snakemake, write_config
 
 N_IMAGES, N_RANK = 6, 2
-VARIANTS = {"plain": {**FAST_VARIANT, "sign_policy": "none"},
+VARIANTS = {"plain": {**FAST_VARIANT, "sign_policy": "svd"},
             "aligned": {**FAST_VARIANT, "sign_policy": "mean_activation"}}
 
 
