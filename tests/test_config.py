@@ -17,6 +17,7 @@ from conftest import snakemake, write_config
         ({}, {"seed": {"model": "yolo"}}, ["yolo", "fasterrcnn_resnet50_fpn"]),
         ({}, {"seed": {"sign_policy": "flip"}}, ["flip", "max_abs", "mean_activation"]),
         ({"device": "gpu"}, None, ["device", "gpu"]),
+        ({}, {"seed": {"sign_policy": "none"}}, ["none", "svd"]),
     ],
 )
 def test_schema_errors_name_the_key_and_the_allowed_values(tmp_path, overrides, variants, expected):
@@ -41,3 +42,11 @@ def test_cam_jobs_take_every_core_on_the_cpu_and_four_with_cuda(tmp_path, device
     proc = snakemake(tmp_path, "-n", "--cores", "8")
     job = (proc.stdout + proc.stderr).split("rule cam_seed_b0000:")[1].split("\n\n")[0]
     assert f"threads: {threads}\n" in job, job
+
+
+def test_svd_sign_at_the_finest_grid_is_a_config_error(tmp_path):
+    write_config(tmp_path, {}, replace_variants={"fine": {"grid": "finest"}})
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "variant 'fine': sign_policy 'svd'" in output and "finest grid" in output
