@@ -208,3 +208,24 @@ def test_comparison_orients_share_better_by_metric(tmp_path):
     assert (paired["ci_method"] == "point").all()  # every difference equal: CI is the point
     means = pd.read_csv(tmp_path / "m.csv")
     assert (means["ci_method"] == "bca").all()  # 8 images: BCa
+
+
+def test_paired_plot_colours_the_better_side_by_direction():
+    from matplotlib.colors import to_hex
+
+    from quickgaze import figures, stats
+
+    ids = [f"im{k}" for k in range(10)]
+    base = np.linspace(1.0, 2.0, 10)
+    noise = np.random.default_rng(8).normal(0, 0.02, 10)
+    tabs = {"good": pd.DataFrame({"image": ids, "status": "ok", "kld_smooth": base - 0.3 + noise,
+                                  "cc_smooth": base + 0.3 + noise}),
+            "poor": pd.DataFrame({"image": ids, "status": "ok", "kld_smooth": base,
+                                  "cc_smooth": base})}
+    paired = stats.paired_table(tabs, ["kld_smooth", "cc_smooth"], n_boot=300)
+    for metric, side in (("kld_smooth", "lower"), ("cc_smooth", "higher")):
+        fig = figures.paired_plot(paired, metric)
+        ax = fig.axes[0]
+        marker = ax.containers[0].lines[0]
+        assert to_hex(marker.get_color()) == to_hex(figures.BETTER_COLOURS["a"])  # good wins
+        assert f"{side} is better" in ax.get_xlabel()
