@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from quickgaze.batch import load_npz
 from quickgaze.io import atomic_path, read_map, read_rgb
+from quickgaze.metrics import better_direction
 from quickgaze.resampling import cam_to_image
 from quickgaze.tables import deep_dive_table, read_tables
 from quickgaze.weights import UNTRAINED_LABEL
@@ -272,7 +273,7 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
         ax.axvline(0, color="grey", lw=0.6, ls=":")
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(f"{metric}: mean, 95% CI", fontsize=9)
+        ax.set_title(f"{metric}: mean, 95% CI ({better_phrase(metric)})", fontsize=9)
     ax = axes[len(metrics)]
     f = flips.set_index("name").reindex(names)
     share = f["share_flipped"].to_numpy(dtype=float)
@@ -293,22 +294,34 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
     return fig
 
 
+def better_phrase(metric: str) -> str:
+    """"higher is better" or "lower is better" for a metric column
+    (:func:`quickgaze.metrics.better_direction`)."""
+    return "higher is better" if better_direction(metric) > 0 else "lower is better"
+
+
+#: Colour of a pair in the paired plot by its ``better`` column.
+BETTER_COLOURS = {"a": "tab:green", "b": "tab:red", "": "tab:grey"}
+
+
 def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
     """Forest plot of the paired per-image differences ``a - b`` of ``metric``:
-    mean with bootstrap CI per pair, annotated with the Wilcoxon p-value."""
+    mean with bootstrap CI per pair, green where the CI says a is better, red
+    where b is (the metric's direction decides which side of 0 is better),
+    annotated with the Holm-adjusted Wilcoxon p-value and the rank-biserial r."""
     p = paired[paired["metric"] == metric].reset_index(drop=True)
-    fig = Figure(figsize=(8, max(2.0, 0.4 * len(p) + 1.2)), layout="constrained")
+    fig = Figure(figsize=(8, max(2.4, 0.4 * len(p) + 1.6)), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(p))
     for yi, r in zip(y, p.itertuples(index=False)):
         if not np.isfinite(r.mean_diff):
             continue
+        better = r.better if isinstance(r.better, str) else ""
         ax.errorbar(r.mean_diff, yi, xerr=[[r.mean_diff - r.ci_low], [r.ci_high - r.mean_diff]],
-                    fmt="o", color="tab:red" if r.ci_low > 0 or r.ci_high < 0 else "tab:grey",
-                    capsize=3)
-        ax.annotate(f"p={r.p_value:.2g}, n={r.n_pairs}" if np.isfinite(r.p_value) else
-                    f"n={r.n_pairs}", (r.ci_high, yi), xytext=(5, 0), textcoords="offset points",
-                    va="center", fontsize=7)
+                    fmt="o", color=BETTER_COLOURS[better], capsize=3)
+        ax.annotate(f"p_holm={r.p_holm:.2g}, r={r.rank_biserial:+.2f}, n={r.n_pairs}"
+                    if np.isfinite(r.p_value) else f"n={r.n_pairs}", (r.ci_high, yi),
+                    xytext=(5, 0), textcoords="offset points", va="center", fontsize=7)
     if p.empty:  # one variant and no baseline: nothing to pair, say so instead of blank axes
         ax.text(0.5, 0.5, f"no pair to compare on {metric}: needs two or more variants or "
                 "baselines", ha="center", va="center", transform=ax.transAxes)
@@ -316,8 +329,14 @@ def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
     ax.set_yticks(y, [f"{a} - {b}" for a, b in zip(p["a"], p["b"])], fontsize=8)
     ax.invert_yaxis()
     ax.margins(x=0.25)
-    ax.set_xlabel(f"mean paired difference of {metric} (95% bootstrap CI; red: excludes 0)")
-    ax.set_title(f"Paired per-image differences of {metric} (Wilcoxon signed-rank p)")
+    favours_a = "right" if better_direction(metric) > 0 else "left"
+    ax.set_xlabel(f"mean paired difference a - b of {metric}, 95% bootstrap CI "
+                  f"({better_phrase(metric)}: {favours_a} of 0 favours a)\n"
+                  "green: a better, red: b better, grey: CI holds 0\n"
+                  "p_holm: Wilcoxon signed-rank p, Holm-adjusted over the pairs; "
+                  "r: rank-biserial, + favours a",
+                  fontsize=8)
+    ax.set_title(f"Paired per-image differences of {metric}")
     return fig
 
 

@@ -31,6 +31,30 @@ DISTRIBUTION_METRICS = ("cc", "kld", "sim", "cc_mask", "mae", "mse", "spearman")
 FIXATION_METRICS = ("nss", "auc_judd", "auc_borji", "sauc", "info_gain")
 METRICS = DISTRIBUTION_METRICS + FIXATION_METRICS
 
+# --- Metric direction: the one table saying which way is better -------------
+#: +1 where a higher score is better (similarities, correlations, AUCs, NSS,
+#: information gain), -1 where a lower one is (the distances KLD, MAE, MSE).
+#: Paired comparisons, rankings, the deep dive and the plots all read it
+#: through :func:`better_direction`.
+BETTER_DIRECTION = {
+    "cc": +1, "kld": -1, "sim": +1, "cc_mask": +1, "mae": -1, "mse": -1, "spearman": +1,
+    "nss": +1, "auc_judd": +1, "auc_borji": +1, "sauc": +1, "info_gain": +1,
+}
+
+
+def better_direction(column: str) -> int:
+    """+1 when a higher value of ``column`` is better, -1 when a lower one is.
+
+    ``column`` is a metric name (``kld``) or a per-image table column
+    (``kld_raw``, ``kld_smooth``). An unknown metric is a ValueError naming it.
+    """
+    name = column.removesuffix("_raw").removesuffix("_smooth")
+    if name not in BETTER_DIRECTION:
+        raise ValueError(f"no better-direction known for metric '{column}'; known: "
+                         f"{', '.join(BETTER_DIRECTION)}")
+    return BETTER_DIRECTION[name]
+# -----------------------------------------------------------------------------
+
 
 def _flat(m: np.ndarray) -> np.ndarray:
     return np.asarray(m, dtype=np.float64).ravel()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from quickgaze import stats
 from quickgaze.io import read_json
+from quickgaze.metrics import better_direction
 
 log = logging.getLogger("quickgaze")
 
@@ -66,11 +67,14 @@ def metrics_table(paths: Iterable[str | os.PathLike],
 
 
 def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
-    """Top ``n``, bottom ``n`` and the ``n`` images around the median by ``metric``.
+    """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
+    by ``metric``.
 
-    Only ``status == ok`` rows with a finite value rank; ties keep image-id
-    order. Columns: ``group`` (top, middle, bottom), ``rank`` (1 = highest),
-    ``image``, ``metric``, ``value``, ``weights_label``.
+    Best follows :func:`quickgaze.metrics.better_direction`: the highest values
+    for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
+    rows with a finite value rank; ties keep image-id order. Columns:
+    ``group`` (top, middle, bottom), ``rank`` (1 = best), ``image``,
+    ``metric``, ``value``, ``weights_label``.
     """
     check_metric(table, metric, "ranking")
     if n < 1:
@@ -79,7 +83,8 @@ def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
         table = table.assign(weights_label="")
     values = pd.to_numeric(table[metric], errors="coerce").astype(float)
     ok = table[(table["status"] == "ok") & np.isfinite(values)]
-    ordered = ok.sort_values(metric, ascending=False, kind="stable").reset_index(drop=True)
+    ascending = better_direction(metric) < 0
+    ordered = ok.sort_values(metric, ascending=ascending, kind="stable").reset_index(drop=True)
     ordered["rank"] = np.arange(1, len(ordered) + 1)
     mid = max(0, len(ordered) // 2 - n // 2)
     groups = [("top", ordered.iloc[:n]), ("middle", ordered.iloc[mid:mid + n]),
@@ -145,8 +150,9 @@ def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_
     """Mean of every metric per name with its bootstrap CI (ok images only).
 
     Columns: ``name``, ``kind`` (variant or baseline), ``metric``, ``n``,
-    ``mean``, ``ci_low``, ``ci_high``, ``median``. A metric a name lacks gives
-    no row for that name.
+    ``mean``, ``ci_low``, ``ci_high``, ``ci_method``
+    (:func:`quickgaze.stats.bootstrap_mean_ci_method`), ``median``. A metric a
+    name lacks gives no row for that name.
     """
     rows = []
     for name, t in tables.items():
@@ -154,9 +160,9 @@ def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_
         for r in s.itertuples(index=False):
             rows.append({"name": name, "kind": kinds[name], "metric": r.metric, "n": r.n,
                          "mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                         "median": r.median})
+                         "ci_method": r.ci_method, "median": r.median})
     return pd.DataFrame(rows, columns=["name", "kind", "metric", "n", "mean", "ci_low",
-                                       "ci_high", "median"])
+                                       "ci_high", "ci_method", "median"])
 
 
 def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -186,12 +192,15 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
 
 def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: str,
                     n: int) -> pd.DataFrame:
-    """The bottom ``n`` images of ``reference`` by ``metric`` and every name's score.
+    """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score.
 
-    Columns: ``rank`` (in the reference, 1 = highest), ``image``, one column
-    per name (its ``metric``, NaN when missing or an error), ``best`` (the
-    name with the highest score on that image) and ``best_value``. Rows go
-    from the worst image up.
+    Columns: ``rank`` (in the reference, 1 = best, see :func:`ranking`),
+    ``image``, one column per name (its ``metric``, NaN when missing or an
+    error), ``best`` (the name with the best score on that image: the highest,
+    or the lowest for a lower-is-better metric,
+    :func:`quickgaze.metrics.better_direction`; ties go to the first name;
+    ``""`` when no name has a score) and ``best_value``. Rows go from the
+    worst image up.
     """
     if reference not in tables:
         raise KeyError(f"deep-dive reference '{reference}' is not one of: {', '.join(tables)}")
@@ -204,8 +213,9 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     values = out[list(tables)]
     out.insert(0, "rank", bottom["rank"].to_numpy())
     has_any = values.notna().any(axis=1)
-    out["best"] = values.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
-    out["best_value"] = values.max(axis=1)
+    gain = values * better_direction(metric)  # higher gain = better, either direction
+    out["best"] = gain.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
+    out["best_value"] = gain.max(axis=1) * better_direction(metric)
     return out
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from quickgaze import figures
 from quickgaze.baselines import BASELINES
+from quickgaze.metrics import better_direction
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -91,6 +92,8 @@ def test_tables_have_the_expected_shape(study):
     n_pairs = len(scored) * (len(scored) - 1) // 2
     assert len(paired) == n_pairs * len(metrics)
     assert paired["p_value"].between(0, 1).all() and (paired["n_pairs"] == N_IMAGES).all()
+    assert (paired["p_holm"] >= paired["p_value"]).all() and paired["q_bh"].between(0, 1).all()
+    assert list(paired["direction"]) == [better_direction(m) for m in paired["metric"]]
     flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
     assert flips.loc["plain", "share_flipped"] == 0  # policy none never flips
     assert flips.loc[list(BASELINES), "share_flipped"].isna().all()  # no CAM, no sign

@@ -158,3 +158,74 @@ def test_variant_analysis_without_a_scored_image_names_the_table(tmp_path):
         tables.write_variant_analysis(tmp_path / "t.parquet", tmp_path / "r.csv",
                                       tmp_path / "d.csv", tmp_path / "s.csv", "cc_smooth",
                                       n=2, n_boot=300, seed=0)
+
+
+def _scores(metric, values):
+    return pd.DataFrame({"image": [f"im{k}" for k in range(len(values))], "status": "ok",
+                         metric: values})
+
+
+def test_ranking_top_is_the_lowest_for_a_lower_is_better_metric():
+    t = _scores("kld_smooth", [0.9, 0.2, 1.5, 0.5, np.nan, 1.1])
+    r = tables.ranking(t, "kld_smooth", 2)
+    top = r[r["group"] == "top"]
+    assert list(top["image"]) == ["im1", "im3"] and list(top["rank"]) == [1, 2]
+    assert list(r.loc[r["group"] == "bottom", "image"]) == ["im5", "im2"]
+    assert (np.diff(r["value"]) >= 0).all()
+    higher = tables.ranking(_scores("cc_smooth", [0.9, 0.2, 1.5, 0.5, np.nan, 1.1]),
+                            "cc_smooth", 2)
+    assert list(higher.loc[higher["group"] == "top", "image"]) == ["im2", "im5"]
+
+
+def test_deep_dive_best_is_the_lowest_for_a_lower_is_better_metric():
+    tabs = {"seed": _scores("mae_smooth", [0.1, 0.5, 0.2, 0.4]),
+            "fine": _scores("mae_smooth", [0.2, 0.3, 0.1, 0.6]),
+            "aligned": _scores("mae_smooth", [0.3, 0.4, np.nan, 0.2])}
+    dive = tables.deep_dive_table(tabs, "seed", "mae_smooth", 2)
+    assert list(dive["image"]) == ["im1", "im3"]  # seed's worst (highest MAE) first
+    assert list(dive["rank"]) == [4, 3]
+    assert list(dive["best"]) == ["fine", "aligned"]
+    assert dive["best_value"].tolist() == [0.3, 0.2]
+
+
+def test_comparison_orients_share_better_by_metric(tmp_path):
+    paths = {}
+    ids = [f"im{k}" for k in range(8)]
+    kld = np.linspace(1.0, 2.0, 8)
+    for name, shift in (("good", -0.2), ("poor", 0.0)):
+        paths[name] = tmp_path / f"{name}.parquet"
+        pd.DataFrame({"image": ids, "status": "ok", "kld_smooth": kld + shift,
+                      "cc_smooth": 0.5 - kld / 4 - shift}).to_parquet(paths[name])
+    tables.write_comparison(paths, [], {}, tmp_path / "m.csv", tmp_path / "p.csv",
+                            tmp_path / "f.csv", n_boot=300, seed=0)
+    paired = pd.read_csv(tmp_path / "p.csv", keep_default_na=False).set_index("metric")
+    assert list(paired.columns[:3]) == ["direction", "a", "b"]
+    assert paired.loc["kld_smooth", "direction"] == -1
+    assert paired.loc["kld_smooth", "share_a_better"] == 1.0
+    assert paired.loc["cc_smooth", "share_a_better"] == 1.0
+    assert (paired["better"] == "a").all() and (paired["rank_biserial"] == 1.0).all()
+    assert {"p_holm", "q_bh", "ci_method"} <= set(paired.columns)
+    assert (paired["ci_method"] == "point").all()  # every difference equal: CI is the point
+    means = pd.read_csv(tmp_path / "m.csv")
+    assert (means["ci_method"] == "bca").all()  # 8 images: BCa
+
+
+def test_paired_plot_colours_the_better_side_by_direction():
+    from matplotlib.colors import to_hex
+
+    from quickgaze import figures, stats
+
+    ids = [f"im{k}" for k in range(10)]
+    base = np.linspace(1.0, 2.0, 10)
+    noise = np.random.default_rng(8).normal(0, 0.02, 10)
+    tabs = {"good": pd.DataFrame({"image": ids, "status": "ok", "kld_smooth": base - 0.3 + noise,
+                                  "cc_smooth": base + 0.3 + noise}),
+            "poor": pd.DataFrame({"image": ids, "status": "ok", "kld_smooth": base,
+                                  "cc_smooth": base})}
+    paired = stats.paired_table(tabs, ["kld_smooth", "cc_smooth"], n_boot=300)
+    for metric, side in (("kld_smooth", "lower"), ("cc_smooth", "higher")):
+        fig = figures.paired_plot(paired, metric)
+        ax = fig.axes[0]
+        marker = ax.containers[0].lines[0]
+        assert to_hex(marker.get_color()) == to_hex(figures.BETTER_COLOURS["a"])  # good wins
+        assert f"{side} is better" in ax.get_xlabel()
