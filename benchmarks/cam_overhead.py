@@ -24,6 +24,7 @@ import platform
 import statistics
 import tempfile
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +87,8 @@ def main() -> None:
         features, sizes, padded = fpn
         levels, grid = select_levels(features, settings.levels, settings.grid)
         with torch.inference_mode(), single_thread():
-            res = image_cam([features[k][0] for k in levels], tuple(features[grid].shape[-2:]),
-                            sizes[0], padded, settings)
+            res = image_cam(OrderedDict((k, features[k][0]) for k in levels), grid, sizes[0],
+                            padded, settings)
         cam_to_image(res.cam, res.extent, img.shape[:2])
         save_npz(out, cam=res.cam, extent=np.array(res.extent),
                  explained_variance=res.explained_variance, sign_flipped=res.sign_flipped)

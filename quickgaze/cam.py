@@ -29,7 +29,7 @@ from torch import nn
 
 SIGN_POLICIES = ("svd", "max_abs", "mean_activation")
 # Part of every CAM's fingerprint: bump when the engine's numbers change.
-ENGINE_VERSION = 3
+ENGINE_VERSION = 4
 # Largest grid (cells) on which numpy's dense SVD, the sign reference, is run: a
 # (3350 x 1280) float32 SVD takes 1.8 s on one core; the finest grid (54400 cells
 # at detector scale) would take minutes per image.
@@ -81,6 +81,9 @@ class CamResult:
         when requested).
     extent: ``(rows, cols)`` of the grid, in grid cells, that the image covers
         (fractional when a padded cell is only partly image).
+    offset: shift of the cell centres, in cells, from a uniform grid over
+        ``extent`` (-0.25 on the pool grid with ``crop_padding``; see
+        :func:`level_geometry` and :func:`quickgaze.resampling.cam_resampling`).
     explained_variance: share of the total variance of the fused activations
         carried by the top component.
     sign_flipped: the map's sign is the opposite of the reference sign (policy
@@ -94,6 +97,7 @@ class CamResult:
 
     cam: np.ndarray
     extent: tuple[float, float]
+    offset: tuple[float, float]
     explained_variance: float
     sign_flipped: bool | None
     converged: bool = True
@@ -150,20 +154,106 @@ def select_levels(features: OrderedDict[str, torch.Tensor], levels: tuple[str, .
     return chosen, grid
 
 
-def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
-    """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as
-    ``F.interpolate`` (``align_corners=False``, no antialias) applies them:
-    output ``j`` reads ``src = max(0, (j + 0.5) * n_in / n_out - 0.5)`` between
-    inputs ``floor(src)`` and the next (clamped to the last). Rows sum to 1."""
-    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp_min(0)
+def position_matrix(n_in: int, src: torch.Tensor) -> torch.Tensor:
+    """``(len(src), n_in)`` float64 weights of 1-D linear interpolation: output
+    ``j`` reads input coordinate ``src[j]`` (clamped to ``[0, n_in - 1]``)
+    between inputs ``floor(src)`` and the next. Rows sum to 1."""
+    src = src.double().clamp(0, n_in - 1)
     i0 = src.floor().long().clamp_max(n_in - 1)
     i1 = (i0 + 1).clamp_max(n_in - 1)
     lam = src - i0
-    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
-    rows = torch.arange(n_out)
+    weights = torch.zeros(len(src), n_in, dtype=torch.float64)
+    rows = torch.arange(len(src))
     weights.index_put_((rows, i0), 1 - lam, accumulate=True)
     weights.index_put_((rows, i1), lam, accumulate=True)
     return weights
+
+
+def interpolation_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``(n_out, n_in)`` float64 weights of 1-D bilinear resampling as
+    ``F.interpolate`` (``align_corners=False``, no antialias) applies them:
+    output ``j`` reads ``src = max(0, (j + 0.5) * n_in / n_out - 0.5)``."""
+    return position_matrix(
+        n_in, ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5))
+
+
+# torchvision's LastLevelMaxPool adds this level: max_pool2d(kernel 1, stride 2) of
+# the last one, so its cell j is the last level's cell 2j.
+POOL_KEY = "pool"
+
+
+def level_geometry(key: str, n: int, padded: int) -> tuple[int, float]:
+    """Stride and cell-centre shift of an FPN level along one axis, in input pixels.
+
+    A level of stride ``s`` (a power of two) computed from a ``padded``-pixel
+    input has ``ceil(padded / s)`` cells; the stride is the smallest power of
+    two that gives the level's ``n`` cells (a ValueError when none does). Cell
+    ``i`` covers input pixels ``[s i, s (i + 1))``, centre ``s i + (s - 1) / 2
+    + shift`` in pixel-index coordinates, with ``shift`` 0 except for the
+    :data:`POOL_KEY` level: its cell ``j`` is its parent's cell ``2 j`` (stride
+    ``s / 2``), so it covers ``[s j, s j + s / 2)`` and ``shift = -s / 4``
+    (13 pool rows of an 800-row input span 832 rows, of which the image covers
+    12.5 cells, not 13).
+    """
+    for k in range(12):
+        stride = 2**k
+        if -(-padded // stride) == n:
+            return stride, (-stride / 4 if key == POOL_KEY else 0.0)
+    raise ValueError(f"FPN level '{key}' has {n} cells along an axis of {padded} input "
+                     "pixels: no power-of-two stride gives that, so its geometry is unknown")
+
+
+@dataclass(frozen=True)
+class GridGeometry:
+    """Where one image's fusion grid lies, and how each level is resampled onto it.
+
+    extent: ``(rows, cols)`` of grid cells the image covers; offset: shift of
+    the cell centres in cells (see :func:`level_geometry`); crop: the cells
+    kept; matrices: per level, None (the grid level itself) or its ``(gh, h_m)``
+    and ``(gw, w_m)`` resampling matrices (float64, before the crop); all None
+    when the levels are resampled as ``F.interpolate`` does (no crop: grad-cam).
+    """
+
+    extent: tuple[float, float]
+    offset: tuple[float, float]
+    crop: tuple[int, int]
+    matrices: list[tuple[torch.Tensor, torch.Tensor] | None] | None
+
+
+def grid_geometry(shapes: dict[str, tuple[int, int]], grid: str, size: tuple[int, int],
+                  padded: tuple[int, int], crop_padding: bool) -> GridGeometry:
+    """The :class:`GridGeometry` of levels of spatial sizes ``shapes`` (key ->
+    ``(h_m, w_m)``, in fusion order) fused on level ``grid``; ``size`` is the
+    image in the network input, ``padded`` the padded batch.
+
+    Without ``crop_padding``, grad-cam's: every level resampled by
+    ``F.interpolate`` to the grid, which is stretched over the image. With it,
+    exact: the grid's cells lie where :func:`level_geometry` says; each level is
+    sampled at the grid cells' centres; the image covers ``size / stride`` cells.
+    """
+    gsize = shapes[grid]
+    if not crop_padding:
+        return GridGeometry((float(gsize[0]), float(gsize[1])), (0.0, 0.0), gsize, None)
+    extent, offset, crop, centres = [], [], [], []
+    for axis in (0, 1):
+        stride, shift = level_geometry(grid, gsize[axis], padded[axis])
+        extent.append(size[axis] / stride)
+        offset.append(shift / stride)
+        crop.append(min(gsize[axis], int(np.ceil(extent[-1] - 1e-9))))
+        centres.append(torch.arange(gsize[axis], dtype=torch.float64) * stride
+                       + (stride - 1) / 2 + shift)
+    matrices = []
+    for key, shape in shapes.items():
+        if key == grid:
+            matrices.append(None)
+            continue
+        pair = []
+        for axis in (0, 1):
+            stride, shift = level_geometry(key, shape[axis], padded[axis])
+            pair.append(position_matrix(shape[axis],
+                                        (centres[axis] - (stride - 1) / 2 - shift) / stride))
+        matrices.append(tuple(pair))
+    return GridGeometry(tuple(extent), tuple(offset), tuple(crop), matrices)
 
 
 def _support(weights: torch.Tensor) -> torch.Tensor:
@@ -224,7 +314,8 @@ class FusedLevels:
     ``m`` (``(C_m, h_m, w_m)``) ``abs()``-ed (unless ``absolute`` is false),
     bilinearly resampled to the ``grid`` size (``F.interpolate``, as grad-cam's
     ``fasterrcnn_reshape_transform`` does for all levels and the pool grid) and
-    cropped to its first ``rows x cols`` cells. ``A`` itself (``54400 x 1280``
+    cropped to its first ``rows x cols`` cells (``matrices``: other resampling
+    matrices per level, see :class:`GridGeometry`). ``A`` itself (``54400 x 1280``
     at the finest grid of an 800x1088 input) is only formed by :meth:`dense`;
     :meth:`matmul` and :meth:`rmatmul` use each level at its own size, and
     only the rows and columns of it that the resampling reads (a few of the
@@ -234,7 +325,9 @@ class FusedLevels:
     """
 
     def __init__(self, levels: list[torch.Tensor], grid: tuple[int, int],
-                 crop: tuple[int, int], absolute: bool = True) -> None:
+                 crop: tuple[int, int], absolute: bool = True,
+                 matrices: list[tuple[torch.Tensor, torch.Tensor] | None] | None = None
+                 ) -> None:
         self.grid = grid
         self.rows, self.cols = crop
         self.n = self.rows * self.cols
@@ -242,13 +335,15 @@ class FusedLevels:
         self.n_channels = sum(self.widths)
         # Per level: the part used, (rows, h) and (cols, w) weights (None: the grid level).
         self.levels, self.ph, self.pw = [], [], []
-        for x in levels:
-            if tuple(x.shape[-2:]) == tuple(grid):
+        for m, x in enumerate(levels):
+            given = None if matrices is None else matrices[m]
+            if given is None and (matrices is not None or tuple(x.shape[-2:]) == tuple(grid)):
                 ph = pw = None
                 x = x[:, : self.rows, : self.cols]
             else:
-                ph = interpolation_matrix(x.shape[-2], grid[0])[: self.rows]
-                pw = interpolation_matrix(x.shape[-1], grid[1])[: self.cols]
+                ph, pw = given or (interpolation_matrix(x.shape[-2], grid[0]),
+                                   interpolation_matrix(x.shape[-1], grid[1]))
+                ph, pw = ph[: self.rows], pw[: self.cols]
                 # Downsampling reads a few rows and columns: keep only those.
                 rs, cs = _support(ph), _support(pw)
                 x = _take(_take(x, 1, rs), 2, cs)
@@ -450,34 +545,38 @@ def _subspace_top(op: FusedLevels, tol: float, max_iter: int,
     return u.to(y.device) @ y, float(lam), residual < tol
 
 
-def gradcam_projection(levels: list[torch.Tensor], grid: tuple[int, int],
-                       crop: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """grad-cam's EigenCAM projection, computed as grad-cam computes it.
-
-    levels: one image's FPN levels ``(C_m, h_m, w_m)`` as the backbone returned
-    them. As ``fasterrcnn_reshape_transform``: each level ``abs()``-ed and
-    resampled to ``grid`` by ``F.interpolate(mode="bilinear")`` on its device,
-    concatenated; then cropped to the first ``crop`` cells (none cropped at
-    ``crop == grid``, grad-cam's case). As ``get_2d_projection``: the
-    ``(n, C)`` float32 matrix is centred per column in numpy and projected on
-    the first right singular vector of ``np.linalg.svd``.
+def svd_projection(a: np.ndarray) -> tuple[np.ndarray, float]:
+    """grad-cam's ``get_2d_projection`` of an ``(n, C)`` float32 activation matrix:
+    centred per column in numpy, projected on the first right singular vector of
+    ``np.linalg.svd``. Returns the ``(n,)`` float32 projection and the
+    explained-variance ratio ``s_1^2 / sum s_i^2``.
 
     grad-cam calls the SVD with ``full_matrices=True``; this uses the thin SVD.
     LAPACK's gesdd computes the first row of ``VT`` the same way in both modes
     (the modes differ in how many rows of the orthogonal factor they expand), so
     the sign, which is all that matters here, is the same; the exactness test
-    compares with grad-cam itself. Returns the ``(rows, cols)`` float32
-    projection and the explained-variance ratio ``s_1^2 / sum s_i^2``.
+    compares with grad-cam itself.
     """
-    rows, cols = crop
-    fused = torch.cat([F.interpolate(x.abs()[None], size=grid, mode="bilinear")[0]
-                       for x in levels])[:, :rows, :cols]
-    a = fused.reshape(fused.shape[0], -1).cpu().numpy().T
     a = a - a.mean(axis=0)
     _, s, vt = np.linalg.svd(a, full_matrices=False)
     total = float(np.square(s.astype(np.float64)).sum())
-    ratio = float(s[0]) ** 2 / total if total > 0 else 0.0
-    return (a @ vt[0, :]).reshape(rows, cols), ratio
+    return a @ vt[0, :], (float(s[0]) ** 2 / total if total > 0 else 0.0)
+
+
+def gradcam_projection(levels: list[torch.Tensor], grid: tuple[int, int]
+                       ) -> tuple[np.ndarray, float]:
+    """grad-cam's EigenCAM projection of one image, computed as grad-cam computes it.
+
+    levels: the image's FPN levels ``(C_m, h_m, w_m)`` as the backbone returned
+    them. As ``fasterrcnn_reshape_transform``: each level ``abs()``-ed and
+    resampled to ``grid`` by ``F.interpolate(mode="bilinear")`` on its device,
+    concatenated; then :func:`svd_projection`. Returns the ``grid``-shaped
+    float32 projection and the explained-variance ratio.
+    """
+    fused = torch.cat([F.interpolate(x.abs()[None], size=grid, mode="bilinear")[0]
+                       for x in levels])
+    proj, ratio = svd_projection(fused.reshape(fused.shape[0], -1).cpu().numpy().T)
+    return proj.reshape(grid), ratio
 
 
 def sign_against(proj: torch.Tensor, reference: np.ndarray,
@@ -530,24 +629,6 @@ def cam_from_projection(proj: torch.Tensor) -> torch.Tensor:
     return minmax(proj.clamp_min(0))
 
 
-def crop_extent(size: tuple[int, int], padded: tuple[int, int], grid: tuple[int, int],
-                crop_padding: bool) -> tuple[tuple[float, float], tuple[int, int]]:
-    """Grid cells an image covers and the cells kept.
-
-    size: the image in the network input ``(h, w)``; padded: the padded batch
-    ``(Hp, Wp)``; grid: ``(gh, gw)``. The grid spans the padded input, so the
-    image covers ``(h * gh / Hp, w * gw / Wp)`` cells (800x1066 of 800x1088 at
-    detector scale: 200 x 266.5 cells of level 0). With ``crop_padding`` the
-    cells kept are those the image touches; otherwise the whole grid, which is
-    then stretched over the image (grad-cam and the notebook).
-    """
-    gh, gw = grid
-    if not crop_padding:
-        return (float(gh), float(gw)), (gh, gw)
-    ext = (size[0] * gh / padded[0], size[1] * gw / padded[1])
-    return ext, (min(gh, int(np.ceil(ext[0] - 1e-9))), min(gw, int(np.ceil(ext[1] - 1e-9))))
-
-
 @torch.inference_mode()
 def compute_cams(model: nn.Module, images: list[np.ndarray] | list[torch.Tensor],
                  settings: CamSettings, device: torch.device,
@@ -563,40 +644,50 @@ def compute_cams(model: nn.Module, images: list[np.ndarray] | list[torch.Tensor]
     tensors = [to_tensor(im, device) for im in images]
     features, sizes, padded = fpn_features(model, tensors, settings.input_scale)
     levels, grid = select_levels(features, settings.levels, settings.grid)
-    grid_size = tuple(features[grid].shape[-2:])
     # Many small operations per image: one thread is faster, and far faster on a
     # loaded machine (0.3 s against 0.5-2 s per image at the finest grid on 2 cores).
     with single_thread():
-        return [image_cam([features[k][i] for k in levels], grid_size, size, padded, settings,
-                          method) for i, size in enumerate(sizes)]
+        return [image_cam(OrderedDict((k, features[k][i]) for k in levels), grid, size, padded,
+                          settings, method) for i, size in enumerate(sizes)]
 
 
-def image_cam(levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int, int],
+def image_cam(features: OrderedDict[str, torch.Tensor], grid: str, size: tuple[int, int],
               padded: tuple[int, int], settings: CamSettings, method: str = "auto"
               ) -> CamResult:
-    """The CAM of one image from its FPN levels (``(C_m, h_m, w_m)`` each, as the
-    backbone returned them); ``size``/``padded`` as in :func:`crop_extent`.
+    """The CAM of one image from its FPN levels (key -> ``(C_m, h_m, w_m)``, as the
+    backbone returned them, the levels to fuse), fused on level ``grid``; ``size``
+    is the image in the network input, ``padded`` the padded batch.
 
-    Policy ``svd``: grad-cam's projection itself (:func:`gradcam_projection`);
-    a grid of more than SVD_MAX_CELLS cells is a ValueError (a setting that
-    cannot work, not a bad image). Other policies: the engine's solver
-    (``method``), signed by the policy, and ``sign_flipped`` against grad-cam's
-    sign where the grid allows it.
+    Policy ``svd``: grad-cam's projection of the variant's matrix (as grad-cam
+    builds it without ``crop_padding``, :func:`gradcam_projection`; the
+    engine's exact-geometry matrix with it); a grid of more than SVD_MAX_CELLS
+    cells is a ValueError (a setting that cannot work, not a bad image). Other
+    policies: the engine's solver (``method``), signed by the policy, and
+    ``sign_flipped`` against that reference where the grid allows it.
     """
-    extent, crop = crop_extent(size, padded, grid, settings.crop_padding)
+    levels = list(features.values())
+    geom = grid_geometry({k: tuple(x.shape[-2:]) for k, x in features.items()}, grid, size,
+                         padded, settings.crop_padding)
+    crop, extent = geom.crop, geom.extent
     n_cells = crop[0] * crop[1]
     if settings.sign_policy == "svd" and n_cells > SVD_MAX_CELLS:
         raise ValueError(f"sign_policy 'svd' needs numpy's dense SVD, feasible up to "
                          f"{SVD_MAX_CELLS} grid cells; this grid has {crop[0]}x{crop[1]} = "
                          f"{n_cells}: use a coarser grid or sign_policy max_abs / mean_activation")
     if not all(bool(torch.isfinite(x).all()) for x in levels):
-        return CamResult(np.zeros((0, 0), np.float32), (0.0, 0.0), float("nan"), None,
-                         error="non-finite activations (NaN or Inf) in the FPN")
-    reference = gradcam_projection(levels, grid, crop) if n_cells <= SVD_MAX_CELLS else None
+        return CamResult(np.zeros((0, 0), np.float32), (0.0, 0.0), (0.0, 0.0), float("nan"),
+                         None, error="non-finite activations (NaN or Inf) in the FPN")
+    acts = FusedLevels(levels, tuple(features[grid].shape[-2:]), crop,
+                       matrices=geom.matrices)
+    reference = None
+    if n_cells <= SVD_MAX_CELLS and geom.matrices is None:
+        reference = gradcam_projection(levels, tuple(features[grid].shape[-2:]))
+    elif n_cells <= SVD_MAX_CELLS:
+        proj, ratio = svd_projection(acts.dense().float().cpu().numpy())
+        reference = proj.reshape(crop), ratio
     if settings.sign_policy == "svd":
         cam = cam_from_projection(torch.from_numpy(reference[0]))
-        return CamResult(cam.float().numpy(), extent, reference[1], False)
-    acts = FusedLevels(levels, grid, crop)
+        return CamResult(cam.float().numpy(), extent, geom.offset, reference[1], False)
     proj, ratio, converged = top_principal_projection(acts, method)
     notes = [] if converged else [NOT_CONVERGED]
     mean_map = None
@@ -607,6 +698,6 @@ def image_cam(levels: list[torch.Tensor], grid: tuple[int, int], size: tuple[int
     flipped = None if reference is None else sign_against(proj, reference[0])
     if reference is not None and flipped is None:
         notes.append("top principal components nearly tied: no sign relative to grad-cam's")
-    return CamResult(cam_from_projection(proj).float().cpu().numpy(), extent, ratio, flipped,
-                     converged, "; ".join(notes))
+    return CamResult(cam_from_projection(proj).float().cpu().numpy(), extent, geom.offset, ratio,
+                     flipped, converged, "; ".join(notes))
 

@@ -71,7 +71,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
 
     The detector is built once, and only if some image needs it; images are
     decoded by ``loader_workers`` processes while the network runs (pinned
-    memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``,
+    memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
     ``explained_variance``, ``sign_flipped`` (float: 1 or 0, NaN where no
     reference sign exists, see :class:`~quickgaze.cam.CamResult`),
     ``converged``, ``warnings``, ``image_shape``, ``weights_label``, ``error``.
@@ -99,6 +99,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
                 for note in filter(None, (res.error, res.warnings)):
                     log.warning("%s: %s", i, note)
                 save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
+                         offset=np.array(res.offset),
                          explained_variance=res.explained_variance,
                          sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
                          converged=res.converged, warnings=res.warnings,

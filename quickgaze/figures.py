@@ -116,7 +116,8 @@ def load_panels(row: pd.Series, image_id: str) -> dict[str, np.ndarray]:
     image = read_rgb(row["image_path"])
     shape = image.shape[:2]
     cam_rec = load_npz(row["cam_path"])
-    cam = cam_to_image(cam_rec["cam"], tuple(cam_rec["extent"]), shape)
+    cam = cam_to_image(cam_rec["cam"], tuple(cam_rec["extent"]), shape,
+                       tuple(cam_rec.get("offset", (0.0, 0.0))))
     smooth = read_map(row["smooth_path"])
     truth_rec = load_npz(row["truth_path"])
     if "map" not in truth_rec:

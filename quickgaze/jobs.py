@@ -252,9 +252,9 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
     shape = tuple(truth["map"].shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        extent = tuple(cam["extent"])
-        raw = cam_to_image(cam["cam"], extent, shape)
-        rows, cols = cam_resampling(cam["cam"].shape, extent, shape)
+        extent, offset = tuple(cam["extent"]), tuple(cam.get("offset", (0.0, 0.0)))
+        raw = cam_to_image(cam["cam"], extent, shape, offset)
+        rows, cols = cam_resampling(cam["cam"].shape, extent, shape, offset)
         smooth = gaussian_smooth_factored(rows, cam["cam"], cols, sigma)
         return _score(record, raw, smooth, truth, stats, image, seed)
 

@@ -52,25 +52,50 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return x / (x.max() + np.float32(1e-7))
 
 
+def grid_sampling_matrix(n_grid: int, n_out: int, extent: float,
+                         offset: float = 0.0) -> np.ndarray:
+    """``(n_out, n_grid)`` bilinear weights that sample a grid whose first
+    ``extent`` cells span the ``n_out`` output pixels.
+
+    Output pixel ``y`` (centre ``y + 0.5``) reads grid coordinate
+    ``u = (y + 0.5) * extent / n_out - 0.5 - offset`` (cell ``j``'s centre at
+    ``u = j``), clamped to ``[0, n_grid - 1]``; ``offset`` shifts cell centres
+    by a fraction of a cell (see :func:`quickgaze.cam.level_geometry`). At
+    ``extent == n_grid`` and ``offset == 0`` this is :func:`bilinear_matrix`
+    (torch's and OpenCV's half-pixel bilinear), in the same float32 coordinates.
+    """
+    src = ((np.arange(n_out, dtype=np.float32) + 0.5) * np.float32(extent / n_out)
+           - np.float32(0.5) - np.float32(offset))
+    src = np.clip(src, np.float32(0), np.float32(n_grid - 1))
+    i0 = np.minimum(src.astype(np.int64), n_grid - 1)
+    i1 = np.minimum(i0 + 1, n_grid - 1)
+    w = (src - i0).astype(np.float32)
+    m = np.zeros((n_out, n_grid))
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), 1 - w)
+    np.add.at(m, (rows, i1), w)
+    return m
+
+
 def cam_resampling(grid: tuple[int, int], extent: tuple[float, float],
-                   image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+                   image_shape: tuple[int, int],
+                   offset: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
     """Row and column matrices ``(H, h)`` and ``(W, w)`` that map a ``(h, w)`` grid
     CAM onto the ``(H, W)`` image: ``rows @ cam @ cols.T``.
 
-    extent: grid cells covered by the image (see :class:`quickgaze.cam.CamResult`).
-    The grid is upsampled so that ``extent`` spans ``H x W`` pixels and the part
-    beyond (padding) is cut off. Half-pixel centres, as OpenCV's ``INTER_LINEAR``
-    used by grad-cam.
+    extent: grid cells covered by the image, offset: shift of the cell centres
+    in cells (see :class:`quickgaze.cam.CamResult`); the cells beyond
+    ``extent`` (padding) fall outside the image. Half-pixel centres, as
+    OpenCV's ``INTER_LINEAR`` used by grad-cam (:func:`grid_sampling_matrix`).
     """
-    (h, w), (h_img, w_img) = grid, image_shape
-    out_h = max(h_img, round(h * h_img / extent[0]))
-    out_w = max(w_img, round(w * w_img / extent[1]))
-    return bilinear_matrix(h, out_h)[:h_img], bilinear_matrix(w, out_w)[:w_img]
+    return tuple(grid_sampling_matrix(n, size, e, o)
+                 for n, size, e, o in zip(grid, image_shape, extent, offset))
 
 
 def cam_to_image(cam: np.ndarray, extent: tuple[float, float],
-                 image_shape: tuple[int, int]) -> np.ndarray:
+                 image_shape: tuple[int, int],
+                 offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Map a ``(h, w)`` grid CAM onto the ``(H, W)`` image (see :func:`cam_resampling`),
     then min-max to [0, 1]. Returns ``(H, W)`` float32."""
-    rows, cols = cam_resampling(cam.shape, extent, image_shape)
+    rows, cols = cam_resampling(cam.shape, extent, image_shape, offset)
     return minmax((rows @ np.asarray(cam, np.float64) @ cols.T).astype(np.float32))

@@ -25,8 +25,8 @@ from quickgaze.cam import (
     apply_sign_policy,
     cam_from_projection,
     compute_cams,
-    crop_extent,
     fpn_features,
+    grid_geometry,
     minmax,
     select_levels,
     sign_against,
@@ -69,8 +69,9 @@ def features(resnet, images):
 def fused(features, grid: str, crop_padding: bool = True) -> FusedLevels:
     feats, size, padded = features
     grid_size = tuple(feats[grid].shape[-2:])
-    _, crop = crop_extent(size, padded, grid_size, crop_padding)
-    return FusedLevels(list(feats.values()), grid_size, crop)
+    geom = grid_geometry({k: tuple(v.shape[-2:]) for k, v in feats.items()}, grid, size, padded,
+                         crop_padding)
+    return FusedLevels(list(feats.values()), grid_size, geom.crop, matrices=geom.matrices)
 
 
 # --- exactness against grad-cam ------------------------------------------------------------
@@ -482,3 +483,40 @@ def test_non_finite_activations_give_an_error_record(grid, policy, method):
 def test_minmax_matches_gradcam_scale():
     x = torch.tensor([2.0, 4.0, 6.0])
     torch.testing.assert_close(minmax(x), (x - 2) / (4 + 1e-7))
+
+
+class BumpBackbone(nn.Module):
+    """ResNet-FPN-shaped levels of strides 4 to 32 and torchvision's pool level
+    (``max_pool2d(P5, 1, 2)``), whose activation is a bump at a fixed place of
+    the network input: level cell values are the share of the cell inside input
+    rows ``[256, 288)`` and columns ``[320, 352)`` (centre 271.5, 335.5)."""
+
+    rows, cols = (256, 288), (320, 352)
+
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
+        mask = x.new_zeros(x.shape[0], 1, *x.shape[-2:])
+        mask[..., slice(*self.rows), slice(*self.cols)] = 1
+        scale = torch.arange(1, 5, dtype=x.dtype, device=x.device).view(1, 4, 1, 1)
+        out = OrderedDict((str(k), F.avg_pool2d(mask, 4 * 2**k, ceil_mode=True) * scale)
+                          for k in range(4))
+        out["pool"] = F.max_pool2d(out["3"], 1, 2, 0)
+        return out
+
+
+@pytest.mark.parametrize("input_scale", ["native", "detector"])
+@pytest.mark.parametrize("grid", ["0", "1", "2", "3", "pool"])
+def test_cropped_cam_lands_where_its_features_came_from(grid, input_scale):
+    """Exact geometry: the bump's centre, mapped from the network input to the
+    image, is where the CAM mapped back to the image peaks, within one pixel."""
+    model = IntensityDetector().eval()
+    model.backbone = BumpBackbone()
+    image = np.zeros((480, 640, 3), np.uint8)
+    settings = CamSettings(grid=grid, input_scale=input_scale, sign_policy="mean_activation")
+    res = compute_cams(model, [image], settings, CPU)[0]
+    cam = cam_to_image(res.cam, res.extent, (480, 640), res.offset)
+    # input pixel centre c <-> image pixel centre (c + 0.5) / scale - 0.5
+    scale = (800 / 480, 1066 / 640) if input_scale == "detector" else (1.0, 1.0)
+    expected = [(sum(r) / 2 - 0.5 + 0.5) / f - 0.5 for r, f in zip(
+        (BumpBackbone.rows, BumpBackbone.cols), scale)]
+    found = np.argwhere(cam >= 0.5).mean(axis=0)
+    assert np.abs(found - expected).max() <= 1.0, (found, expected, res.extent, res.offset)
