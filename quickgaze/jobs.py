@@ -35,7 +35,7 @@ from quickgaze.batch import (
 )
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, write_json, write_map_png
-from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
+from quickgaze.metrics import DENSITY_ALPHA, Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 
@@ -141,7 +141,8 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     a 1x1 placeholder PNG.
     """
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest})
+    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
+                      "density_alpha": DENSITY_ALPHA})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
@@ -171,7 +172,7 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
     for every image of a size)."""
     fixation_context = load_fixation_stats(stats)
     fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
-                      "baseline": baseline})
+                      "baseline": baseline, "density_alpha": DENSITY_ALPHA})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
