@@ -3,8 +3,9 @@ fixation statistics they and the shuffled AUC need.
 
 Baselines are pseudo-variants: a map per image that goes through the same
 evaluation as a CAM. ``centre_bias`` is a Gaussian at the image centre whose
-width is fitted on the dataset's fixations (or set in config); ``uniform``
-is a constant map (chance level: AUC 0.5, NSS 0, CC 0).
+width is fitted, for each image without that image's fixations, by maximum
+likelihood of the density information gain reads it as (or set in config);
+``uniform`` is a constant map (chance level: AUC 0.5, NSS 0, CC 0).
 """
 
 from __future__ import annotations

@@ -361,6 +361,16 @@ def sauc(pred: np.ndarray, fixated: np.ndarray, negatives: np.ndarray,
     ``negatives`` (``(n_splits, n)`` flat indices from
     :func:`shuffled_negatives`: other images' fixated pixels), so a pure
     centre bias scores near 0.5. NaN without a fixation or a negative.
+
+    Choice of the other images (MIT's protocol, as ``AUC_shuffled.m`` is fed
+    by the benchmark): every image draws its own set of
+    ``evaluation.shuffled_auc_images`` (10) other images with a fixation,
+    without replacement and never itself, seeded by the study seed and the
+    image id (:meth:`quickgaze.baselines.FixationStats.other_images`); their
+    fixated pixels, mapped to this image's grid by their normalised pixel
+    centres, are the pool each split draws from. One pool for the whole
+    dataset would make every image's sAUC err the same way (correlated
+    errors, too narrow confidence intervals).
     """
     if len(fixated) == 0 or negatives.size == 0:
         return NAN
@@ -439,7 +449,8 @@ def prepare_truth(gt: np.ndarray, points: np.ndarray | None = None,
 
     points: ``(M, 2)`` int 0-based (row, col) inside the image, or None (a
     dataset with maps only); other_fixated: flat indices of other images'
-    fixated pixels on this grid (the shuffled-AUC pool); baseline: the
+    fixated pixels on this grid (this image's own draw of others, see
+    :func:`sauc`); baseline: the
     ``(H, W)`` centre-bias map of the information gain; seed: this image's
     seed (see :func:`image_seed`) for the AUC negatives; alpha: the uniform
     weight of the densities of KLD and information gain (:func:`density`).
