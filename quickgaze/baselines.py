@@ -152,8 +152,9 @@ def fit_centre_bias(samples: Iterable[tuple[np.ndarray, tuple[int, int]]],
     fixated pixels ``F`` of each image (once each, as IG counts them; every
     image weighs the same, as the dataset mean of IG does), found with L-BFGS
     on ``log sigma`` with the exact gradient, started at the root mean squared
-    offsets. Returns ``(s_r, s_c)`` as fractions of H and W. Raises ValueError
-    when there is no fixation at all.
+    offsets, within ``[1e-3, 10]`` (a handful of fixated pixels can make the
+    optimum degenerate: 10 is a flat map, 1e-3 a point). Returns ``(s_r, s_c)``
+    as fractions of H and W. Raises ValueError when there is no fixation at all.
     """
     shapes = _sufficient_statistics(samples, itertools.repeat(0), 1)
     if not shapes:
