@@ -156,6 +156,8 @@ def test_held_out_centre_bias_maximises_the_held_out_likelihood(real_points):
 
 
 def test_centre_bias_scores_zero_information_gain_against_itself(real_points):
+    """The centre-bias baseline and the IG reference of an image are the same
+    held-out map: IG exactly 0, although the full-data width would not give 0."""
     stats = fixation_stats(real_points, None, "fit", n_others=10, seed=0)
     for image, (pts, shape) in list(real_points.items())[:3]:
         gt = saliency_from_fixations(pts, shape)
@@ -163,6 +165,9 @@ def test_centre_bias_scores_zero_information_gain_against_itself(real_points):
                  "map_source": "fixations", "warnings": "", "error": ""}
         record = evaluate_baseline_image("centre_bias", truth, 19.0, stats, image, seed=0)
         assert record["info_gain_raw"] == 0.0
+        held_out = centre_bias_map(shape, stats.centre_bias_for(image))
+        full = centre_bias_map(shape, stats.centre_bias_sigma)
+        assert abs(M.info_gain(held_out, M.fixated_indices(pts, shape), full)) > 1e-4
         uniform = evaluate_baseline_image("uniform", truth, 19.0, stats, image, seed=0)
         assert uniform["info_gain_raw"] < 0  # the held-out centre bias still predicts
 
