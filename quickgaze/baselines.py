@@ -47,8 +47,6 @@ class _Shape:
     shape: tuple[int, int]
     a: np.ndarray
     b: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
     weights: np.ndarray
 
 
@@ -131,8 +129,7 @@ def _sufficient_statistics(samples: Iterable[tuple[np.ndarray, tuple[int, int]]]
         for j, (kp, wk) in parts.items():
             weights[np.searchsorted(keep, kp), j] = wk
         rows, cols = np.divmod(keep, w)
-        shapes.append(_Shape((h, w), _offsets2(h)[rows], _offsets2(w)[cols], rows, cols,
-                             weights))
+        shapes.append(_Shape((h, w), _offsets2(h)[rows], _offsets2(w)[cols], weights))
     return shapes
 
 
