@@ -3,46 +3,194 @@ fixation statistics they and the shuffled AUC need.
 
 Baselines are pseudo-variants: a map per image that goes through the same
 evaluation as a CAM. ``centre_bias`` is a Gaussian at the image centre whose
-width is fitted on the dataset's fixations (or set in config); ``uniform``
-is a constant map (chance level: AUC 0.5, NSS 0, CC 0).
+width is fitted, for each image without that image's fixations, by maximum
+likelihood of the density information gain reads it as (or set in config);
+``uniform`` is a constant map (chance level: AUC 0.5, NSS 0, CC 0).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import minimize
 
 from quickgaze.batch import save_npz
-from quickgaze.metrics import unique_indices
+from quickgaze.metrics import DENSITY_ALPHA, image_seed, unique_indices
 
 BASELINES = ("centre_bias", "uniform")
 
 
-def fit_centre_bias(samples: Iterable[tuple[np.ndarray, tuple[int, int]]]) -> tuple[float, float]:
-    """Width of the centre-bias Gaussian from fixations, pooled over images.
+#: Datasets with at most this many images with a fixation fit each image's
+#: centre bias leave-one-out; larger ones use :data:`CENTRE_BIAS_FOLDS` folds.
+LEAVE_ONE_OUT_MAX = 20
+#: Folds of the centre-bias fit of a large dataset (a seeded permutation).
+CENTRE_BIAS_FOLDS = 10
+
+
+def _offsets2(n: int) -> np.ndarray:
+    """Squared offsets ``((k + 0.5) / n - 0.5)^2`` of the ``n`` pixel centres."""
+    return ((np.arange(n) + 0.5) / n - 0.5) ** 2
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The fixated pixels of one image size, as sufficient statistics of the
+    centre-bias likelihood: per distinct pixel its squared normalised offsets
+    ``(a, b)`` and its weight in every fold (``(n_pixels, k)``)."""
+
+    shape: tuple[int, int]
+    a: np.ndarray
+    b: np.ndarray
+    weights: np.ndarray
+
+
+def _centre_bias_objective(log_sigma: np.ndarray, shapes: list[_Shape],
+                           weights: list[np.ndarray], alpha: float) -> tuple[float, np.ndarray]:
+    """Minus the weighted log-likelihood (nats) of the centre-bias density and
+    its gradient in ``log sigma``; see :func:`fit_centre_bias` for the density."""
+    sr2, sc2 = np.exp(2 * log_sigma)
+    value, grad = 0.0, np.zeros(2)
+    for s, w in zip(shapes, weights):
+        h, wd = s.shape
+        er = np.exp(-_offsets2(h) / (2 * sr2))
+        ec = np.exp(-_offsets2(wd) / (2 * sc2))
+        zr, zc = er.sum(), ec.sum()
+        mr = (er @ _offsets2(h)) / zr / sr2  # d log Zr / d log sr
+        mc = (ec @ _offsets2(wd)) / zc / sc2
+        log_u = np.log1p(-alpha) - s.a / (2 * sr2) - s.b / (2 * sc2) - np.log(zr) - np.log(zc)
+        if alpha > 0:
+            log_q = np.logaddexp(log_u, np.log(alpha / (h * wd)))
+            share = np.exp(log_u - log_q)  # d log q / d log u
+        else:
+            log_q, share = log_u, np.ones_like(log_u)
+        value += float(w @ log_q)
+        grad += [w @ (share * (s.a / sr2 - mr)), w @ (share * (s.b / sc2 - mc))]
+    return -value, -grad
+
+
+def _maximise(shapes: list[_Shape], weights: list[np.ndarray], alpha: float,
+              start: tuple[float, float]) -> tuple[float, float]:
+    total = sum(float(w.sum()) for w in weights)
+    scaled = [w / total for w in weights]
+    res = minimize(_centre_bias_objective, np.log(start), args=(shapes, scaled, alpha),
+                   jac=True, method="L-BFGS-B", bounds=[(np.log(1e-3), np.log(10.0))] * 2,
+                   options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 200})
+    sigma = np.exp(res.x)
+    return float(sigma[0]), float(sigma[1])
+
+
+def _moment_sigma(shapes: list[_Shape], weights: list[np.ndarray]) -> tuple[float, float]:
+    """Root mean squared offsets: the untruncated Gaussian's fit, a start value."""
+    total = sum(float(w.sum()) for w in weights)
+    ar = sum(float(w @ s.a) for s, w in zip(shapes, weights)) / total
+    ac = sum(float(w @ s.b) for s, w in zip(shapes, weights)) / total
+    return float(np.sqrt(max(ar, 1e-6))), float(np.sqrt(max(ac, 1e-6)))
+
+
+def _sufficient_statistics(samples: Iterable[tuple[np.ndarray, tuple[int, int]]],
+                           folds: Iterable[int], k: int) -> list[_Shape]:
+    """Per image size, the distinct fixated pixels and their weight per fold:
+    each image's fixated pixels (once each, as information gain counts them)
+    weigh ``1 / |F|``, so every image weighs the same. Memory is bounded by the
+    distinct pixels per size and fold, not by the number of fixations."""
+    # Per (size, fold): flat indices and weights, merged into distinct pixels
+    # whenever they outgrow the image (so memory stays below 2 H W per fold).
+    acc: dict[tuple[int, int], dict[int, tuple[list[np.ndarray], list[np.ndarray]]]] = {}
+
+    def merged(flats: list[np.ndarray], ws: list[np.ndarray], n: int) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+        dense = np.bincount(np.concatenate(flats), np.concatenate(ws), minlength=n)
+        keep = np.flatnonzero(dense)
+        return keep, dense[keep]
+
+    for (points, shape), fold in zip(samples, folds):
+        h, w = int(shape[0]), int(shape[1])
+        pts = np.asarray(points, np.int64).reshape(-1, 2)
+        flat = unique_indices(pts[:, 0] * w + pts[:, 1], h * w)
+        if not len(flat):
+            continue
+        flats, ws = acc.setdefault((h, w), {}).setdefault(int(fold), ([], []))
+        flats.append(flat)
+        ws.append(np.full(len(flat), 1.0 / len(flat)))
+        if sum(len(f) for f in flats) > h * w:
+            keep, wk = merged(flats, ws, h * w)
+            flats[:], ws[:] = [keep], [wk]
+    shapes = []
+    for (h, w), per_fold in acc.items():
+        parts = {j: merged(f, ws, h * w) for j, (f, ws) in per_fold.items()}
+        keep = np.unique(np.concatenate([kp for kp, _ in parts.values()]))
+        weights = np.zeros((len(keep), k))
+        for j, (kp, wk) in parts.items():
+            weights[np.searchsorted(keep, kp), j] = wk
+        rows, cols = np.divmod(keep, w)
+        shapes.append(_Shape((h, w), _offsets2(h)[rows], _offsets2(w)[cols], weights))
+    return shapes
+
+
+def fit_centre_bias(samples: Iterable[tuple[np.ndarray, tuple[int, int]]],
+                    alpha: float = DENSITY_ALPHA) -> tuple[float, float]:
+    """Width of the centre-bias Gaussian by maximum likelihood of the density
+    that information gain scores it as.
 
     samples: ``((N, 2) int 0-based (row, col) points, (H, W))`` per image.
-    Coordinates are normalised to the image (pixel centres, ``(r + 0.5) / H``)
-    so images of different sizes pool; the Gaussian's mean is fixed at the
-    centre (0.5, 0.5) and its maximum-likelihood widths are the root mean
-    squared offsets ``sigma_r = sqrt(mean(((r + 0.5) / H - 0.5)^2))`` (and so
-    for columns). Returns ``(sigma_r, sigma_c)`` as fractions of H and W.
-    Raises ValueError when there is no fixation at all.
+    The density on an ``(H, W)`` image is that of
+    :func:`quickgaze.metrics.density` applied to :func:`centre_bias_map`:
+    ``Q(r, c) = (1 - alpha) g_r(r) g_c(c) / (Z_r Z_c) + alpha / (H W)`` with
+    ``g_r(r) = exp(-dr^2 / (2 s_r^2))``, ``dr = (r + 0.5) / H - 0.5`` (so for
+    columns) and ``Z_r = sum_r g_r(r)``: the Gaussian truncated to the image and
+    normalised on its pixel grid, mixed with the same uniform share as every
+    map. ``(s_r, s_c)`` maximise ``sum_images mean_{i in F} log Q(i)`` over the
+    fixated pixels ``F`` of each image (once each, as IG counts them; every
+    image weighs the same, as the dataset mean of IG does), found with L-BFGS
+    on ``log sigma`` with the exact gradient, started at the root mean squared
+    offsets, within ``[1e-3, 10]`` (a handful of fixated pixels can make the
+    optimum degenerate: 10 is a flat map, 1e-3 a point). Returns ``(s_r, s_c)``
+    as fractions of H and W. Raises ValueError when there is no fixation at all.
     """
-    sums, n = np.zeros(2), 0
-    for points, shape in samples:
-        if len(points):
-            norm = (np.asarray(points, np.float64) + 0.5) / np.asarray(shape, np.float64) - 0.5
-            sums += (norm ** 2).sum(axis=0)
-            n += len(points)
-    if n == 0:
+    shapes = _sufficient_statistics(samples, itertools.repeat(0), 1)
+    if not shapes:
         raise ValueError("cannot fit the centre bias: the dataset has no fixation")
-    sigma = np.sqrt(sums / n)
-    return float(sigma[0]), float(sigma[1])
+    weights = [s.weights[:, 0] for s in shapes]
+    return _maximise(shapes, weights, alpha, _moment_sigma(shapes, weights))
+
+
+def centre_bias_folds(n: int, seed: int) -> tuple[np.ndarray, int]:
+    """Fold of each of ``n`` images and the number of folds ``k`` for the
+    held-out centre-bias fit: leave-one-out (``k = n``, fold ``j`` is image
+    ``j``) for ``n <= LEAVE_ONE_OUT_MAX`` (20), else ``CENTRE_BIAS_FOLDS`` (10)
+    folds of a ``numpy.random.default_rng(seed)`` permutation."""
+    if n <= LEAVE_ONE_OUT_MAX:
+        return np.arange(n), n
+    fold = np.empty(n, dtype=np.int64)
+    fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % CENTRE_BIAS_FOLDS
+    return fold, CENTRE_BIAS_FOLDS
+
+
+def fit_centre_bias_folds(samples: list[tuple[np.ndarray, tuple[int, int]]], fold: np.ndarray,
+                          k: int, alpha: float = DENSITY_ALPHA
+                          ) -> tuple[tuple[float, float], np.ndarray]:
+    """:func:`fit_centre_bias` on all samples, and ``(k, 2)`` widths, row ``j``
+    fitted without the images of fold ``j`` (``fold``: one int per sample).
+    One pass builds the sufficient statistics; each held-out fit starts at the
+    full fit. A fold that leaves no fixation gets the full fit."""
+    shapes = _sufficient_statistics(samples, fold, k)
+    if not shapes:
+        raise ValueError("cannot fit the centre bias: the dataset has no fixation")
+    total = [s.weights.sum(axis=1) for s in shapes]
+    full = _maximise(shapes, total, alpha, _moment_sigma(shapes, total))
+    out = np.empty((k, 2))
+    for j in range(k):
+        train = [t - s.weights[:, j] for s, t in zip(shapes, total)]
+        train = [np.maximum(t, 0.0) for t in train]  # rounding of the subtraction
+        out[j] = _maximise(shapes, train, alpha, full) if sum(t.sum() for t in train) > 1e-9 \
+            else full
+    return full, out
 
 
 def fit_centre_bias_from_maps(maps: Iterable[np.ndarray]) -> tuple[float, float]:
@@ -94,38 +242,98 @@ def baseline_map(name: str, shape: tuple[int, int], sigma: tuple[float, float]) 
     raise ValueError(f"baseline '{name}' unknown; allowed: {', '.join(BASELINES)}")
 
 
+def _normalised_fixated(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(K, 2)`` float32 normalised (row, col) centres ``(r + 0.5) / H`` of the
+    distinct fixated pixels of one image."""
+    h, w = int(shape[0]), int(shape[1])
+    pts = np.asarray(points, np.int64).reshape(-1, 2)
+    flat = unique_indices(pts[:, 0] * w + pts[:, 1], h * w)
+    rc = np.stack(np.divmod(flat, w), axis=1)
+    return ((rc + 0.5) / np.array([h, w], np.float64)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class FixationStats:
     """Dataset-level inputs of the evaluation (one small file per dataset).
 
-    centre_bias_sigma: ``(s_r, s_c)``, fractions of H and W; sigma_source:
-    ``fixations``, ``maps`` or ``config``; pool_images: ids of the images
-    whose fixations form the shuffled-AUC pool (seeded choice); pool_points:
-    ``(K, 2)`` float32 normalised (row, col) pixel centres of their fixated
-    pixels, pool_owner: ``(K,)`` index into pool_images; n_others: how many
-    other images' fixations each image's shuffled AUC draws from.
+    centre_bias_sigma: ``(s_r, s_c)``, fractions of H and W, fitted on every
+    image (used for images outside every fold: those without a fixation);
+    sigma_source: ``fixations``, ``maps`` or ``config``; images: ids of the
+    images with a fixation (sorted), the candidates of the shuffled AUC and
+    of the held-out fit; fold: ``(len(images),)`` fold of each image;
+    fold_sigma: ``(k, 2)`` widths, row ``j`` fitted without fold ``j`` (empty
+    unless fitted on fixations); sources: per image its ground-truth record
+    (``points``, ``shape``), read when its fixations are needed, or ``""``
+    when ``points`` holds them in memory; points_digest: hash of every
+    image's fixations; n_others: other images per shuffled AUC; seed: the
+    study seed, with the image id the seed of each image's draw of others.
     """
 
     centre_bias_sigma: tuple[float, float]
     sigma_source: str
-    pool_images: tuple[str, ...]
-    pool_points: np.ndarray
-    pool_owner: np.ndarray
+    images: tuple[str, ...]
+    fold: np.ndarray
+    fold_sigma: np.ndarray
+    sources: tuple[str, ...]
+    points_digest: str
     n_others: int
+    seed: int
+    points: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
+    _cache: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def digest(self) -> str:
         """Hash of the content, for the fingerprints of the metrics it feeds."""
-        h = hashlib.sha256(repr((self.centre_bias_sigma, self.pool_images, self.n_others))
-                           .encode())
-        h.update(np.ascontiguousarray(self.pool_points).tobytes())
+        h = hashlib.sha256(repr((self.centre_bias_sigma, self.sigma_source, self.images,
+                                 self.n_others, self.seed, self.points_digest)).encode())
+        h.update(np.ascontiguousarray(self.fold, np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.fold_sigma, np.float64).tobytes())
         return h.hexdigest()[:16]
+
+    def _index(self, image: str) -> int | None:
+        k = bisect.bisect_left(self.images, image)
+        return k if k < len(self.images) and self.images[k] == image else None
+
+    def centre_bias_for(self, image: str) -> tuple[float, float]:
+        """The centre-bias width of ``image``: fitted without the fold that holds
+        it (so without its own fixations), else :attr:`centre_bias_sigma`."""
+        k = self._index(image)
+        if k is None or not len(self.fold_sigma):
+            return self.centre_bias_sigma
+        row = self.fold_sigma[self.fold[k]]
+        return float(row[0]), float(row[1])
+
+    def other_images(self, image: str) -> tuple[str, ...]:
+        """The images whose fixations are ``image``'s shuffled-AUC negatives:
+        ``min(n_others, n - 1)`` of the other images with a fixation, drawn
+        without replacement by ``numpy.random.default_rng(image_seed(seed,
+        image) + 2)`` (MIT's protocol: every image its own random others),
+        never ``image`` itself; sorted."""
+        own = self._index(image)
+        n = len(self.images) - (own is not None)
+        rng = np.random.default_rng(image_seed(self.seed, image) + 2)
+        picks = rng.choice(n, size=min(self.n_others, n), replace=False)
+        if own is not None:
+            picks = picks + (picks >= own)
+        return tuple(self.images[k] for k in sorted(picks))
+
+    def _fixated(self, image: str) -> np.ndarray:
+        """Normalised centres of ``image``'s distinct fixated pixels."""
+        if self.points is not None:
+            return self.points[image]
+        if image not in self._cache:
+            with np.load(self.sources[self._index(image)]) as z:
+                self._cache[image] = _normalised_fixated(z["points"],
+                                                         tuple(int(v) for v in z["shape"]))
+        return self._cache[image]
 
     def other_fixated(self, image: str, shape: tuple[int, int]) -> np.ndarray:
         """Sorted unique flat indices, on an ``(H, W)`` grid, of the fixated pixels
-        of the first ``n_others`` pool images other than ``image``."""
-        others = [k for k, i in enumerate(self.pool_images) if i != image][:self.n_others]
-        pts = self.pool_points[np.isin(self.pool_owner, others)]
+        of :meth:`other_images` (each mapped by its normalised pixel centre)."""
+        others = self.other_images(image)
+        if not others:
+            return np.zeros(0, np.int64)
+        pts = np.concatenate([self._fixated(i) for i in others])
         rows = np.minimum((pts[:, 0] * shape[0]).astype(np.int64), shape[0] - 1)
         cols = np.minimum((pts[:, 1] * shape[1]).astype(np.int64), shape[1] - 1)
         return unique_indices(rows * shape[1] + cols, shape[0] * shape[1])
@@ -133,21 +341,33 @@ class FixationStats:
 
 def fixation_stats(points: dict[str, tuple[np.ndarray, tuple[int, int]]],
                    maps: Iterable[np.ndarray] | None, centre_bias_sigma: str | float | list,
-                   n_others: int, seed: int) -> FixationStats:
-    """Fit the centre bias and draw the shuffled-AUC pool.
+                   n_others: int, seed: int,
+                   sources: dict[str, str] | None = None) -> FixationStats:
+    """Fit the centre bias (on all images and held out) and list the images
+    of the shuffled AUC.
 
     points: per image id, its valid ``(N, 2)`` (row, col) fixations and
     ``(H, W)``; maps: the ground-truth maps, used only to fit the centre bias
-    when no image has a fixation; centre_bias_sigma: ``fit``, or a fraction of
-    H and W (one number, or ``[row, col]``); n_others: other images per
-    shuffled AUC (the MIT benchmark uses 10). The pool holds ``n_others + 1``
-    images drawn with ``numpy.random.default_rng(seed)`` from those with a
-    fixation, so each image has ``n_others`` others, itself excluded.
+    when no image has a fixation (:func:`fit_centre_bias_from_maps`, one
+    width for all, no held-out fit: without fixations there is no IG);
+    centre_bias_sigma: ``fit``, or a fraction of H and W (one number, or
+    ``[row, col]``: every image gets it); n_others: other images per shuffled
+    AUC (the MIT benchmark uses 10); sources: per image its ground-truth
+    record, from which :meth:`FixationStats.other_fixated` reads the
+    fixations (None: they are kept in memory). With ``fit``, each image's
+    width is fitted without its own fixations (:func:`centre_bias_folds`:
+    leave-one-out up to 20 images, else 10 seeded folds); with a single
+    image with fixations there is nothing to hold out and it gets the full fit.
     """
     with_fix = sorted(i for i, (p, _) in points.items() if len(p))
+    fold, k = centre_bias_folds(len(with_fix), seed)
+    fold_sigma = np.zeros((0, 2))
     if centre_bias_sigma == "fit":
         if with_fix:
-            sigma, source = fit_centre_bias(points[i] for i in with_fix), "fixations"
+            sigma, fold_sigma = fit_centre_bias_folds([points[i] for i in with_fix], fold, k)
+            sigma, source = (float(sigma[0]), float(sigma[1])), "fixations"
+            if len(with_fix) < 2:
+                fold_sigma = np.zeros((0, 2))
         else:
             if maps is None:
                 raise ValueError("cannot fit the centre bias: no fixation and no maps given")
@@ -158,27 +378,32 @@ def fixation_stats(points: dict[str, tuple[np.ndarray, tuple[int, int]]],
             raise ValueError(f"evaluation.centre_bias_sigma must be 'fit' or positive "
                              f"fractions of the image size, got {centre_bias_sigma!r}")
         sigma, source = (float(values[0]), float(values[1])), "config"
-    rng = np.random.default_rng(seed)
-    chosen = [with_fix[k] for k in rng.permutation(len(with_fix))[:n_others + 1]]
-    pool, owner = [], []
-    for k, image in enumerate(chosen):
-        pts, shape = points[image]
-        flat = unique_indices(pts[:, 0] * shape[1] + pts[:, 1], shape[0] * shape[1])
-        rc = np.stack(np.divmod(flat, shape[1]), axis=1)
-        pool.append(((rc + 0.5) / np.asarray(shape)).astype(np.float32))
-        owner.append(np.full(len(flat), k, dtype=np.int32))
+    h = hashlib.sha256()
+    for i in with_fix:
+        pts, shape = points[i]
+        h.update(f"{i}:{shape[0]}x{shape[1]}:".encode())
+        h.update(np.ascontiguousarray(pts, np.int64).tobytes())
     return FixationStats(
-        centre_bias_sigma=sigma, sigma_source=source, pool_images=tuple(chosen),
-        pool_points=np.concatenate(pool) if pool else np.zeros((0, 2), np.float32),
-        pool_owner=np.concatenate(owner) if owner else np.zeros(0, np.int32),
-        n_others=int(n_others))
+        centre_bias_sigma=sigma, sigma_source=source, images=tuple(with_fix),
+        fold=np.asarray(fold, np.int64), fold_sigma=fold_sigma,
+        sources=tuple(str(sources[i]) for i in with_fix) if sources is not None
+        else ("",) * len(with_fix),
+        points_digest=h.hexdigest()[:16], n_others=int(n_others), seed=int(seed),
+        points=None if sources is not None
+        else {i: _normalised_fixated(*points[i]) for i in with_fix})
 
 
 def save_fixation_stats(path: str | os.PathLike, stats: FixationStats) -> None:
+    """Write ``stats`` (without in-memory points: give ``sources`` to
+    :func:`fixation_stats` for a file that other processes read)."""
+    if stats.points is not None and len(stats.images):
+        raise ValueError("fixation statistics with in-memory points cannot be saved: "
+                         "build them with the ground-truth sources")
     save_npz(path, centre_bias_sigma=np.array(stats.centre_bias_sigma),
-             sigma_source=stats.sigma_source, pool_images=np.array(stats.pool_images, dtype=str),
-             pool_points=stats.pool_points, pool_owner=stats.pool_owner,
-             n_others=stats.n_others)
+             sigma_source=stats.sigma_source, images=np.array(stats.images, dtype=str),
+             fold=stats.fold, fold_sigma=stats.fold_sigma,
+             sources=np.array(stats.sources, dtype=str), points_digest=stats.points_digest,
+             n_others=stats.n_others, seed=stats.seed)
 
 
 def load_fixation_stats(path: str | os.PathLike) -> FixationStats:
@@ -186,6 +411,7 @@ def load_fixation_stats(path: str | os.PathLike) -> FixationStats:
         return FixationStats(
             centre_bias_sigma=(float(z["centre_bias_sigma"][0]), float(z["centre_bias_sigma"][1])),
             sigma_source=str(z["sigma_source"]),
-            pool_images=tuple(str(i) for i in z["pool_images"]),
-            pool_points=z["pool_points"], pool_owner=z["pool_owner"],
-            n_others=int(z["n_others"]))
+            images=tuple(str(i) for i in z["images"]), fold=z["fold"],
+            fold_sigma=z["fold_sigma"].reshape(-1, 2),
+            sources=tuple(str(i) for i in z["sources"]), points_digest=str(z["points_digest"]),
+            n_others=int(z["n_others"]), seed=int(z["seed"]))

@@ -35,7 +35,7 @@ from quickgaze.batch import (
 )
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.io import ImageReadError, image_shape, read_map, write_json, write_map_png
-from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
+from quickgaze.metrics import DENSITY_ALPHA, Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 
@@ -108,7 +108,10 @@ def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
                        centre_bias_sigma: str | float | list, n_others: int, seed: int) -> None:
     """Write the dataset's :class:`~quickgaze.baselines.FixationStats` (``.npz``)
     from every image's ground-truth record. The maps are read only when no
-    image has a fixation (to fit the centre bias on them)."""
+    image has a fixation (to fit the centre bias on them). The file names the
+    ground-truth records, from which the evaluation jobs read the fixations
+    of each image's shuffled-AUC others; it holds a hash of every image's
+    fixations, so a changed record changes its digest."""
     points: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
     for i in ids:
         with np.load(truths[i]) as z:
@@ -121,10 +124,16 @@ def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
                 if "map" in z.files:
                     yield z["map"]
 
-    stats = fixation_stats(points, maps(), centre_bias_sigma, n_others, seed)
-    log.info("centre bias sigma (%.4f, %.4f) of (H, W) from %s; shuffled-AUC pool of %d images, "
-             "%d pixels", *stats.centre_bias_sigma, stats.sigma_source, len(stats.pool_images),
-             len(stats.pool_points))
+    stats = fixation_stats(points, maps(), centre_bias_sigma, n_others, seed,
+                           sources={i: str(truths[i]) for i in points})
+    log.info("centre bias sigma (%.4f, %.4f) of (H, W) from %s", *stats.centre_bias_sigma,
+             stats.sigma_source)
+    if len(stats.fold_sigma):
+        log.info("held-out centre-bias fits: %d folds, sigma_r %.4f-%.4f, sigma_c %.4f-%.4f",
+                 len(stats.fold_sigma), stats.fold_sigma[:, 0].min(), stats.fold_sigma[:, 0].max(),
+                 stats.fold_sigma[:, 1].min(), stats.fold_sigma[:, 1].max())
+    log.info("shuffled AUC: %d other images per image, drawn per image from %d",
+             min(n_others, max(len(stats.images) - 1, 0)), len(stats.images))
     save_fixation_stats(output, stats)
 
 
@@ -141,7 +150,8 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     a 1x1 placeholder PNG.
     """
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest})
+    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
+                      "density_alpha": DENSITY_ALPHA})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
@@ -171,7 +181,7 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
     for every image of a size)."""
     fixation_context = load_fixation_stats(stats)
     fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
-                      "baseline": baseline})
+                      "baseline": baseline, "density_alpha": DENSITY_ALPHA})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
@@ -191,13 +201,17 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
 def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,
                 seed: int) -> Truth:
     """The prepared ground truth of one image (see :func:`prepare_truth`): its map,
-    its fixations (none: fixation metrics NaN), the other images' fixations of
-    the shuffled AUC and the centre bias of the information gain."""
+    its fixations (none: fixation metrics NaN), the fixations of its own
+    seeded draw of other images for the shuffled AUC
+    (:meth:`~quickgaze.baselines.FixationStats.other_fixated`) and the centre
+    bias of the information gain, fitted without this image
+    (:meth:`~quickgaze.baselines.FixationStats.centre_bias_for`)."""
     gt = truth["map"].astype(np.float32) / 255.0
     shape = (gt.shape[0], gt.shape[1])
     points = truth["points"] if len(truth["points"]) else None
     return prepare_truth(gt, points, stats.other_fixated(image, shape),
-                         centre_bias_map(shape, stats.centre_bias_sigma), image_seed(seed, image))
+                         centre_bias_map(shape, stats.centre_bias_for(image)),
+                         image_seed(seed, image))
 
 
 def _truth_fields(truth: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -272,5 +286,5 @@ def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: 
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))
         return record
-    raw = baseline_map(baseline, tuple(truth["map"].shape), stats.centre_bias_sigma)
+    raw = baseline_map(baseline, tuple(truth["map"].shape), stats.centre_bias_for(image))
     return _score(record, raw, gaussian_smooth(raw, sigma), truth, stats, image, seed)

@@ -23,6 +23,12 @@ import numpy as np
 
 #: MATLAB's ``eps``, the regulariser of the MIT code's KLD and information gain.
 MIT_EPS = 2.2204e-16
+#: Weight of the uniform component mixed into every map that KLD and information
+#: gain read as a density (see :func:`density`). Chosen so that the epsilon does
+#: not matter: the floor ``alpha / N`` is 1.6e-7 per pixel at 480x640, so any
+#: ``eps <= 1e-9`` moves a log2 density by at most ``log2(1 + 1e-9 N / alpha)``
+#: = 0.009 bits, even at a fixation on an exact zero of the map.
+DENSITY_ALPHA = 0.05
 NAN = float("nan")
 #: Threshold step of AUC-Borji and shuffled AUC, as in the MIT code.
 AUC_STEP = 0.1
@@ -79,6 +85,24 @@ def _density(m: np.ndarray) -> np.ndarray:
     return m / total if total > 0 else np.full(m.shape, 1.0 / m.size)
 
 
+def density(m: np.ndarray, alpha: float = DENSITY_ALPHA) -> np.ndarray:
+    """The density that KLD and information gain read a map as:
+    ``Q = (1 - alpha) M / sum(M) + alpha / N``, float64, same shape.
+
+    ``M`` is the map itself (a map with negative values is first shifted to
+    minimum 0; an all-zero map is uniform), not its min-max normalisation:
+    every map here is non-negative, and a min-max shift would change the
+    density a map states (it cuts a Gaussian's tails to zero at the corners).
+    The uniform component of weight ``alpha`` (:data:`DENSITY_ALPHA`, 0.05)
+    bounds ``Q >= alpha / N`` > 0, so a fixation on an exact zero of a raw
+    (ReLU) CAM costs ``log2(alpha)`` = -4.3 bits against a uniform map rather
+    than ``log2(eps N)`` = -33.7 bits, and the result no longer depends on the
+    epsilon. ``alpha = 0`` gives the MIT code's normalisation (without its min-max).
+    """
+    d = _density(m)
+    return d if alpha == 0 else (1.0 - alpha) * d + alpha / d.size
+
+
 def _sim_density(m: np.ndarray) -> np.ndarray:
     """MIT ``similarity.m``'s normalisation: min-max (constant -> ones), then sum 1."""
     m = _minmax(m, constant=1.0)
@@ -127,20 +151,28 @@ def cc_mask(pred: np.ndarray, gt: np.ndarray) -> float:
     return cc(pred[mask], gt[mask])
 
 
-def _kld(p: np.ndarray, g: np.ndarray) -> float:
-    return float(np.dot(g, np.log(MIT_EPS + g / (p + MIT_EPS))))
+def _kld(p: np.ndarray, g: np.ndarray, eps: float = MIT_EPS) -> float:
+    return float(np.dot(g, np.log(eps + g / (p + eps))))
 
 
-def kld(pred: np.ndarray, gt: np.ndarray) -> float:
+def kld(pred: np.ndarray, gt: np.ndarray, alpha: float = DENSITY_ALPHA,
+        eps: float = MIT_EPS) -> float:
     """Kullback-Leibler divergence of the ground truth from the prediction (MIT ``KLdiv.m``).
 
-    ``P' = P / sum P``, ``G' = G / sum G``,
+    ``P' = density(P)``, ``G' = density(G)`` (:func:`density`: each map divided
+    by its sum and mixed with a uniform component of weight ``alpha``),
     ``KLD = sum_i G'_i log(eps + G'_i / (eps + P'_i))`` with ``eps = 2.2204e-16``
-    and the natural log; 0 is best, larger is worse. Choice: a map with
-    negative values is first shifted to minimum 0, and an all-zero map is
+    and the natural log; 0 is best (exactly 0 for ``P = G``), larger is worse.
+    Choices: the mixture (the MIT code has ``alpha = 0``) makes ``P' >= alpha / N``,
+    so a ground-truth mass on a zero of the prediction costs ``log(G' N / alpha)``
+    instead of ``log(G' / eps)``, about 36 nats that measure only the epsilon.
+    The ground truth gets the same mixture, so that both sides are read the
+    same way and KLD of a map against itself is 0; it changes KLD only where
+    the ground truth is near zero, by at most ``alpha``-weighted terms. A map
+    with negative values is first shifted to minimum 0, an all-zero map is
     taken as uniform (the MIT code would divide by zero).
     """
-    return _kld(_flat(_density(pred)), _flat(_density(gt)))
+    return _kld(_flat(density(pred, alpha)), _flat(density(gt, alpha)), eps)
 
 
 def sim(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -353,32 +385,60 @@ def sauc(pred: np.ndarray, fixated: np.ndarray, negatives: np.ndarray,
     ``negatives`` (``(n_splits, n)`` flat indices from
     :func:`shuffled_negatives`: other images' fixated pixels), so a pure
     centre bias scores near 0.5. NaN without a fixation or a negative.
+
+    Choice of the other images (MIT's protocol, as ``AUC_shuffled.m`` is fed
+    by the benchmark): every image draws its own set of
+    ``evaluation.shuffled_auc_images`` (10) other images with a fixation,
+    without replacement and never itself, seeded by the study seed and the
+    image id (:meth:`quickgaze.baselines.FixationStats.other_images`); their
+    fixated pixels, mapped to this image's grid by their normalised pixel
+    centres, are the pool each split draws from. One pool for the whole
+    dataset would make every image's sAUC err the same way (correlated
+    errors, too narrow confidence intervals).
     """
     if len(fixated) == 0 or negatives.size == 0:
         return NAN
     return _step_auc(*_step_bins(_flat(_minmax(pred)), step), fixated, negatives)
 
 
-def _log2_fixated(m: np.ndarray, fixated: np.ndarray) -> np.ndarray:
-    """``log2(eps + M'_i)`` at the fixated pixels, ``M'`` the min-max normalised
-    map (constant -> ones) divided by its sum."""
-    m = _flat(_minmax(m, constant=1.0))
-    return np.log2(MIT_EPS + m[fixated] / m.sum())
+def _log2_fixated(m: np.ndarray, fixated: np.ndarray, alpha: float = DENSITY_ALPHA,
+                  eps: float = MIT_EPS) -> np.ndarray:
+    """``log2(eps + Q_i)`` at the fixated pixels, ``Q = density(m, alpha)``
+    (:func:`density`), computed at the fixated pixels only."""
+    m = _flat(m)
+    if m.min() < 0:
+        m = m - m.min()
+    total = m.sum()
+    d = m[fixated] / total if total > 0 else np.full(len(fixated), 1.0 / m.size)
+    if alpha != 0:
+        d = (1.0 - alpha) * d + alpha / m.size
+    return np.log2(eps + d)
 
 
-def info_gain(pred: np.ndarray, fixated: np.ndarray, baseline: np.ndarray) -> float:
+def info_gain(pred: np.ndarray, fixated: np.ndarray, baseline: np.ndarray,
+              alpha: float = DENSITY_ALPHA, eps: float = MIT_EPS) -> float:
     """Information gain over a baseline map (MIT ``InfoGain.m``), in bits per fixation.
 
-    Both maps are min-max normalised and divided by their sums (``P'``,
-    ``B'``); ``IG = mean_{i in F} log2(eps + P'_i) - log2(eps + B'_i)`` with
+    Both maps are read as densities by :func:`density` (``P' = density(P)``,
+    ``B' = density(B)``: the map divided by its sum, mixed with a uniform
+    component of weight ``alpha``, :data:`DENSITY_ALPHA` = 0.05);
+    ``IG = mean_{i in F} log2(eps + P'_i) - log2(eps + B'_i)`` with
     ``eps = 2.2204e-16``. Here the baseline is the dataset's centre bias, so
     IG > 0 means the map predicts fixations better than the centre bias.
-    Choice: a constant map becomes uniform (the MIT code gives NaN). NaN
-    without a fixation.
+    Choices: the mixture (the MIT code has ``alpha = 0``) floors every
+    density at ``alpha / N``, so a fixation on an exact zero of a raw CAM
+    costs a bounded ``log2(alpha / (N B'_i))`` and IG does not depend on
+    ``eps`` (less than 0.01 bits for any ``eps <= 1e-9`` at 480x640); maps are
+    not min-max normalised first (the MIT code is), so the centre-bias density
+    is exactly its Gaussian normalised on the image grid, the density its width
+    is fitted for (:func:`quickgaze.baselines.fit_centre_bias`); every CAM here
+    has minimum 0, where the two agree. A constant map becomes uniform (the
+    MIT code gives NaN). NaN without a fixation.
     """
     if len(fixated) == 0:
         return NAN
-    return float(np.mean(_log2_fixated(pred, fixated) - _log2_fixated(baseline, fixated)))
+    return float(np.mean(_log2_fixated(pred, fixated, alpha, eps)
+                         - _log2_fixated(baseline, fixated, alpha, eps)))
 
 
 def image_seed(seed: int, image: str) -> int:
@@ -403,18 +463,21 @@ class Truth:
     borji: np.ndarray
     shuffled: np.ndarray
     baseline_log2: np.ndarray | None
+    alpha: float = DENSITY_ALPHA
 
 
 def prepare_truth(gt: np.ndarray, points: np.ndarray | None = None,
                   other_fixated: np.ndarray | None = None, baseline: np.ndarray | None = None,
-                  seed: int = 0, n_splits: int = 100) -> Truth:
+                  seed: int = 0, n_splits: int = 100, alpha: float = DENSITY_ALPHA) -> Truth:
     """Prepare ``gt`` (``(H, W)`` map in [0, 1]) and the image's fixations.
 
     points: ``(M, 2)`` int 0-based (row, col) inside the image, or None (a
     dataset with maps only); other_fixated: flat indices of other images'
-    fixated pixels on this grid (the shuffled-AUC pool); baseline: the
+    fixated pixels on this grid (this image's own draw of others, see
+    :func:`sauc`); baseline: the
     ``(H, W)`` centre-bias map of the information gain; seed: this image's
-    seed (see :func:`image_seed`) for the AUC negatives.
+    seed (see :func:`image_seed`) for the AUC negatives; alpha: the uniform
+    weight of the densities of KLD and information gain (:func:`density`).
     """
     shape = (int(gt.shape[0]), int(gt.shape[1]))
     g = _flat(gt)
@@ -424,14 +487,15 @@ def prepare_truth(gt: np.ndarray, points: np.ndarray | None = None,
              else unique_indices(other_fixated, g.size))
     has_fix = len(fixated) > 0
     return Truth(
-        shape=shape, gt=g, gt_centred=_centred(g), gt_density=_density(g),
+        shape=shape, gt=g, gt_centred=_centred(g), gt_density=density(g, alpha),
         gt_sim=_sim_density(g), gt_ranks=_centred(average_ranks(g)), fixated=fixated,
         borji=borji_negatives(g.size, len(fixated), seed, n_splits) if has_fix
         else np.zeros((0, 0), np.int64),
         shuffled=shuffled_negatives(other, len(fixated), seed + 1, n_splits) if has_fix
         else np.zeros((0, 0), np.int64),
-        baseline_log2=_log2_fixated(baseline, fixated) if baseline is not None and has_fix
-        else None,
+        baseline_log2=_log2_fixated(baseline, fixated, alpha)
+        if baseline is not None and has_fix else None,
+        alpha=alpha,
     )
 
 
@@ -456,7 +520,7 @@ def saliency_metrics(pred: np.ndarray, truth: Truth | np.ndarray) -> dict[str, f
     ranks, sorted_pred = _ranks_and_sorted(pred)
     out = {
         "cc": _pearson(_centred(p), truth.gt_centred),
-        "kld": _kld(_density(p), truth.gt_density),
+        "kld": _kld(density(p, truth.alpha), truth.gt_density),
         "sim": float(np.minimum(_sim_density(p), truth.gt_sim).sum()),
         "cc_mask": _pearson(_centred(p[mask]), _centred(truth.gt[mask])) if n_mask >= 2 else NAN,
         "mae": float(np.abs(diff).mean()),
@@ -474,5 +538,6 @@ def saliency_metrics(pred: np.ndarray, truth: Truth | np.ndarray) -> dict[str, f
     if truth.shuffled.size:
         out["sauc"] = _step_auc(bins, n_thresholds, f, truth.shuffled)
     if truth.baseline_log2 is not None:
-        out["info_gain"] = float(np.mean(_log2_fixated(p, f) - truth.baseline_log2))
+        out["info_gain"] = float(np.mean(_log2_fixated(p, f, truth.alpha)
+                                         - truth.baseline_log2))
     return out

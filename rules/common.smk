@@ -192,6 +192,14 @@ FIXATION_STATS_PARAMS = {
     "n_others": lookup(dpath="evaluation/shuffled_auc_images", within=config, default=10),
     "seed": config["seed"],
 }
+# Issue 12: code-level choices of the density metrics and the held-out centre-bias
+# fit, in the params files so that changing them reruns what depends on them.
+EVALUATION_PARAMS["density_alpha"] = baselines.DENSITY_ALPHA
+FIXATION_STATS_PARAMS["centre_bias_fit"] = {
+    "density_alpha": baselines.DENSITY_ALPHA,
+    "leave_one_out_max": baselines.LEAVE_ONE_OUT_MAX,
+    "folds": baselines.CENTRE_BIAS_FOLDS,
+}
 TABLE_PARAMS = {
     "image_paths": {i: image_path(i) for i in IMAGE_IDS},
     "truth_paths": {i: truth_path(i) for i in IMAGE_IDS},

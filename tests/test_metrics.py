@@ -95,7 +95,54 @@ def test_distribution_identities():
     assert M.mae(a, a) == pytest.approx(M.mae(2 * a + 1, a))  # prediction min-maxed first
     fixated = np.array([10, 500, 1500])
     assert M.info_gain(a, fixated, a) == 0.0
-    assert M.info_gain(a, fixated, 4 * a + 2) == pytest.approx(0.0, abs=1e-12)
+    assert M.info_gain(a, fixated, 4 * a) == pytest.approx(0.0, abs=1e-12)  # scale-free
+    assert M.info_gain(a, fixated, 4 * a + 2) != pytest.approx(0.0)  # a flatter density
+
+
+def test_density_is_the_map_mixed_with_a_stated_uniform():
+    a = smooth_random((40, 50), 12)
+    q = M.density(a)
+    assert q.sum() == pytest.approx(1.0, abs=1e-12)
+    assert q.min() == pytest.approx(M.DENSITY_ALPHA / a.size)  # a has an exact zero
+    np.testing.assert_allclose(q, (1 - M.DENSITY_ALPHA) * a / a.sum() + M.DENSITY_ALPHA / a.size)
+    np.testing.assert_allclose(M.density(a, alpha=0), a / a.sum())
+    b = a + 0.5  # no min-max shift: the map's own values are its density
+    np.testing.assert_allclose(M.density(b, alpha=0), b / b.sum())
+    fixated = np.array([10, 500, 1500])
+    assert M.info_gain(b, fixated, b) == 0.0
+    assert M.info_gain(b, fixated, a) != pytest.approx(0.0)
+    assert M.kld(b, b) == pytest.approx(0.0, abs=1e-12)
+
+
+def sparse_cam(seed: int, shape=SHAPE) -> np.ndarray:
+    """A raw-CAM-like map: a ReLU'd 25x34 grid upsampled to the image, about a
+    third of its pixels exactly zero."""
+    from quickgaze.resampling import cam_to_image
+
+    grid = np.maximum(np.random.default_rng(seed).normal(size=(25, 34)) - 0.6, 0)
+    return cam_to_image(grid.astype(np.float32), (25, 34), shape).astype(np.float64)
+
+
+def test_information_gain_and_kld_do_not_measure_the_epsilon(real):
+    """Issue 12, item 4: on the ten real SALICON images, a sparse raw CAM's IG
+    (against the centre bias) and KLD move by less than 0.01 bits / nats when
+    the epsilon goes from 1e-16 to 1e-9 (the MIT normalisation moved IG by
+    several bits), and the smoothed map's IG stays finite and close."""
+    base = real["preds"]["centre_bias"]
+    on_zero = []
+    for k, pts in enumerate(real["all_points"]):
+        f = M.fixated_indices(pts, SHAPE)
+        raw = sparse_cam(k)
+        on_zero.append(np.mean(raw.ravel()[f] == 0))
+        ig = [M.info_gain(raw, f, base, eps=eps) for eps in (1e-16, 1e-9)]
+        assert abs(ig[0] - ig[1]) < 0.01, (k, ig)
+        gt = saliency_from_fixations(pts, SHAPE)
+        kl = [M.kld(raw, gt, eps=eps) for eps in (1e-16, 1e-9)]
+        assert abs(kl[0] - kl[1]) < 0.01, (k, kl)
+        smooth = gaussian_smooth(raw, 19)
+        assert abs(M.info_gain(smooth, f, base, eps=1e-16)
+                   - M.info_gain(smooth, f, base, eps=1e-9)) < 1e-3
+    assert np.mean(on_zero) > 0.25  # the maps put many fixations on exact zeros
 
 
 def test_average_ranks_match_scipy():
@@ -173,6 +220,7 @@ def mit_split_auc(sal: np.ndarray, fixated: np.ndarray, negatives: np.ndarray) -
 
 
 def mit_info_gain(sal, fixated, base):
+    """InfoGain.m; equal to ``info_gain(..., alpha=0)`` for maps with minimum 0."""
     p = minmax(sal).ravel()
     b = minmax(base).ravel()
     p, b = p / p.sum(), b / b.sum()
@@ -192,8 +240,10 @@ def test_mit_transcriptions_small():
     assert M.auc_borji(sal, f, seed=5) == pytest.approx(
         mit_split_auc(sal, f, M.borji_negatives(sal.size, len(f), seed=5)), abs=1e-12)
     assert M.sauc(sal, f, shuffled) == pytest.approx(mit_split_auc(sal, f, shuffled), abs=1e-12)
-    base = centre_bias_map(shape, (0.2, 0.2))
-    assert M.info_gain(sal, f, base) == pytest.approx(mit_info_gain(sal, f, base), abs=1e-12)
+    base = centre_bias_map(shape, (0.2, 0.2)).astype(np.float64)
+    base -= base.min()  # the MIT code min-maxes; info_gain reads the map itself
+    assert M.info_gain(sal, f, base, alpha=0) == pytest.approx(mit_info_gain(sal, f, base),
+                                                               abs=1e-12)
 
 
 def test_mit_split_auc_on_real_examples(real):
@@ -270,7 +320,7 @@ def test_against_pysaliency_on_real_examples(real, tmp_path):
     reference = json.loads((tmp_path / "ref.json").read_text())
     for name, pred, ref in zip(names, preds, reference):
         assert M.cc(pred, gt) == pytest.approx(ref["cc"], abs=1e-9), name
-        assert M.kld(pred, gt) == pytest.approx(ref["kld"], abs=1e-9), name
+        assert M.kld(pred, gt, alpha=0) == pytest.approx(ref["kld"], abs=1e-9), name
         assert M.sim(pred, gt) == pytest.approx(ref["sim_minmax"], abs=1e-9), name
         if pred.min() == 0:  # else the MIT min-max step makes the difference
             assert M.sim(pred, gt) == pytest.approx(ref["sim"], abs=1e-9), name
