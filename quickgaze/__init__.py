@@ -6,3 +6,15 @@ repository root only wires them to files.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["CamMapper", "cam_map", "score"]
+
+
+def __getattr__(name: str):
+    # The one-call API, imported on first use: the workflow's jobs import
+    # quickgaze.<module> and should not pay for it.
+    if name in __all__:
+        from quickgaze import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'quickgaze' has no attribute '{name}'")
