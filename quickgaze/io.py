@@ -17,7 +17,7 @@ from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -25,6 +25,33 @@ os.umask(_UMASK)
 
 class ImageReadError(ValueError):
     """An image or map file that cannot be decoded; the message names the file."""
+
+
+# EXIF tag 0x0112; values 5-8 turn the stored image by 90 degrees for display.
+ORIENTATION_TAG = 0x0112
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+# Default of ``native_max_pixels``: images above it are downscaled for
+# ``input_scale: native``. A 48-megapixel image took 9.7 GB at native scale
+# (about 0.2 GB per megapixel); 8 megapixels keeps a CAM job under 4 GB.
+NATIVE_MAX_PIXELS = 8_000_000
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation of an open image (1 without one or for an undefined
+    value). An EXIF block Pillow cannot parse raises, so the caller's
+    ImageReadError names the file rather than the stored orientation being
+    guessed."""
+    value = int(im.getexif().get(ORIENTATION_TAG, 1))
+    return value if 1 <= value <= 8 else 1
+
+
+def image_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation (1-8) of an image file; 1 when it has none."""
+    try:
+        with Image.open(path) as im:
+            return _orientation(im)
+    except Exception as err:  # Pillow raises many types for bad files
+        raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
 
 
 @contextmanager
@@ -47,16 +74,19 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as RGB.
+    """Read an image as RGB, in its displayed orientation.
 
-    Returns a ``(H, W, 3)`` uint8 array. Every Pillow mode is converted to
+    Returns a ``(H, W, 3)`` uint8 array. An EXIF orientation tag is applied
+    (the pixels are rotated or mirrored as a viewer shows them, so a phone
+    photo's fixations, recorded on the displayed image, fit). Every Pillow mode is converted to
     RGB (grayscale repeated, alpha dropped, CMYK and palettes converted);
     16-bit grayscale is scaled to 8 bit first. A truncated or undecodable file
     raises ImageReadError naming the file.
     """
     try:
-        with Image.open(path) as im:
-            im.load()
+        with Image.open(path) as opened:
+            opened.load()
+            im = ImageOps.exif_transpose(opened) if _orientation(opened) != 1 else opened
             if im.mode.startswith("I"):  # 16/32-bit integer grayscale
                 gray = np.asarray(im).astype(np.float64)
                 top = 65535.0 if gray.max() > 255 or im.mode.startswith("I;16") else 255.0
@@ -68,12 +98,36 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def image_shape(path: str | os.PathLike) -> tuple[int, int]:
-    """``(H, W)`` of an image file, from its header; ImageReadError if unreadable."""
+    """``(H, W)`` of an image file as displayed (EXIF orientation applied, as
+    :func:`read_rgb` reads it), from its header; ImageReadError if unreadable."""
     try:
         with Image.open(path) as im:
+            if _orientation(im) in TRANSPOSING_ORIENTATIONS:
+                return im.width, im.height
             return im.height, im.width
     except Exception as err:  # Pillow raises many types for bad files
         raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
+
+
+def limit_pixels(image: np.ndarray, max_pixels: int | None) -> tuple[np.ndarray, str]:
+    """Downscale an ``(H, W, 3)`` uint8 image to at most ``max_pixels`` pixels.
+
+    Returns the image (unchanged when it is small enough or ``max_pixels`` is
+    None) and a note for the record ("" when unchanged). The aspect ratio is
+    kept (each side scaled by the same factor, rounded down); Pillow's
+    antialiasing ``reduce`` + Lanczos filter. A CAM's extent is in grid cells,
+    so a downscaled image's CAM maps onto the ground truth as before.
+    """
+    h, w = image.shape[:2]
+    if max_pixels is None or h * w <= max_pixels:
+        return image, ""
+    factor = (max_pixels / (h * w)) ** 0.5
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS,
+                                                     reducing_gap=2.0))
+    note = (f"{h}x{w} image ({h * w / 1e6:.1f} megapixels) downscaled to "
+            f"{size[1]}x{size[0]} for input_scale: native (native_max_pixels {max_pixels})")
+    return np.ascontiguousarray(small), note
 
 
 def read_map(path: str | os.PathLike) -> np.ndarray:

@@ -33,8 +33,21 @@ from quickgaze.batch import (
     run_stale,
     save_npz,
 )
-from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.io import ImageReadError, image_shape, read_map, write_json, write_map_png
+from quickgaze.fixations import (
+    finite_points,
+    load_fixation_source,
+    saliency_from_fixations,
+    valid_points,
+)
+from quickgaze.io import (
+    TRANSPOSING_ORIENTATIONS,
+    ImageReadError,
+    image_orientation,
+    image_shape,
+    read_map,
+    write_json,
+    write_map_png,
+)
 from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
@@ -49,33 +62,43 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
 
     Each record holds ``shape`` (image H, W), ``points`` ``(M, 2)`` int32 0-based
     (row, col) fixations inside the image, ``n_dropped`` (outside, dropped),
-    ``map`` uint8 ground truth at image size (absent when there is neither an
+    ``n_nonfinite`` (NaN or infinite, dropped), ``map`` uint8 ground truth at image size (absent when there is neither an
     official map nor a fixation), ``map_source`` and ``warnings``.
     """
-    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0})
+    # "reader" 2: EXIF orientation, declared sizes and non-finite fixations (issue 14).
+    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0, "reader": 2})
     parsed: dict[str, np.ndarray] | None = None
+    declared: dict[str, tuple[int, int]] = {}
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
     def sources(i: str) -> list[Path]:
         return [p for p in (images[i], maps.get(i), fixations) if p is not None]
 
     def compute(batch: list[str]) -> None:
-        nonlocal parsed
+        nonlocal parsed, declared
         with parsing:
             if parsed is None and fixations is not None:
-                parsed = load_fixations(fixations, fixation_format, ids)
+                parsed, declared = load_fixation_source(fixations, fixation_format, ids)
         for i in batch:
             notes: list[str] = []
             record: dict[str, Any] = {"fingerprint": fp, "error": ""}
             try:
                 shape = image_shape(images[i])
+                size_error = declared_size_error(images[i], shape, declared.get(i), fixations)
             except ImageReadError as err:
-                record.update(error=str(err),
+                size_error = str(err)
+            if size_error:
+                record.update(error=size_error,
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
-                              n_dropped=0, map_source="", warnings="")
+                              n_dropped=0, n_nonfinite=0, map_source="", warnings="")
                 save_npz(outputs[i], **record)
                 continue
             pts = parsed.get(i) if parsed is not None else None
+            nonfinite = 0
+            if pts is not None:
+                pts, nonfinite = finite_points(pts)
+            if nonfinite:
+                notes.append(f"{nonfinite} non-finite fixations (NaN or infinite) dropped")
             kept, dropped = valid_points(pts, shape) if pts is not None else (
                 np.zeros((0, 2), np.int64), 0)
             if dropped:
@@ -95,13 +118,40 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             for note in notes:
                 log.warning("%s: %s", i, note)
             record.update(shape=np.array(shape), points=kept.astype(np.int32), n_dropped=dropped,
-                          map_source=source, warnings="; ".join(notes))
+                          n_nonfinite=nonfinite, map_source=source, warnings="; ".join(notes))
             if gt is not None:
                 record["map"] = np.round(np.clip(gt, 0, 1) * 255).astype(np.uint8)
             save_npz(outputs[i], **record)
 
     return run_stale(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), compute,
                      chunk=64, what="ground truth", workers=workers)
+
+
+def declared_size_error(image: Path, shape: tuple[int, int], declared: tuple[int, int] | None,
+                        source: Path | None) -> str:
+    """"" when ``declared`` (the ``(H, W)`` the fixation source gives the image)
+    is None or matches ``shape`` (the image as displayed), else the error.
+
+    A mismatch that a transpose explains says so, and whether the image's
+    EXIF orientation tag is what turns it (the fixations were then recorded
+    on the stored, unrotated pixels); any other names both sizes. Either is an
+    error, not a warning: fixations on a differently shaped image cannot be
+    trusted to land on what was looked at.
+    """
+    if declared is None or tuple(declared) == tuple(shape):
+        return ""
+    h, w = shape
+    dh, dw = declared
+    if (dh, dw) == (w, h):
+        orientation = image_orientation(image)
+        why = (f"its EXIF orientation tag ({orientation}) turns the stored {w}x{h} pixels for "
+               f"display, and the fixations fit the stored orientation"
+               if orientation in TRANSPOSING_ORIENTATIONS else
+               "the image is transposed (turned by 90 degrees) relative to its fixations")
+        return (f"{image} is {h}x{w} (HxW, as displayed) but {source} declares {dh}x{dw}: {why}; "
+                f"fix the image or the fixation file")
+    return (f"{image} is {h}x{w} (HxW, as displayed) but {source} declares {dh}x{dw} for it; "
+            f"the fixations belong to a differently sized image")
 
 
 def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
@@ -203,6 +253,7 @@ def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,
 def _truth_fields(truth: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"status": "ok", "error": "", "warnings": str(truth.get("warnings", "")),
             "n_fixations": len(truth["points"]), "n_dropped": int(truth["n_dropped"]),
+            "n_nonfinite": int(truth.get("n_nonfinite", 0)),
             "map_source": str(truth["map_source"])}
 
 

@@ -1,0 +1,191 @@
+"""Inputs read the way the user meant them (issue 14): EXIF orientation, declared
+sizes, fixation conventions, file types, degenerate images, sizes, names, weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from quickgaze.batch import load_npz
+from quickgaze.fixations import FixationFormatError, detect_format, load_fixations
+from quickgaze.io import image_shape, read_rgb
+from quickgaze.jobs import ground_truth_job
+
+EXAMPLE_JSON = "fixations_train2014examples.json"
+
+
+def first_example(examples: Path) -> Path:
+    return min((examples / "images").glob("*.jpg"))
+
+
+def one_image_json(examples: Path, stem: str, dest: Path, edit=None) -> Path:
+    """The real fixation JSON cut down to image ``stem`` (its real annotations),
+    optionally passed through ``edit(data)``."""
+    data = json.loads((examples / EXAMPLE_JSON).read_text())
+    img = next(i for i in data["images"] if Path(i["file_name"]).stem == stem)
+    data["images"] = [img]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == img["id"]]
+    if edit is not None:
+        edit(data)
+    dest.write_text(json.dumps(data))
+    return dest
+
+
+def rotated_with_exif(src: Path, dest: Path, orientation: int | None = 6) -> None:
+    """``src`` stored turned by 90 degrees (so 640x480 for a 480x640 image), with
+    the EXIF orientation tag that turns it back for display (None: no tag)."""
+    with Image.open(src) as im:
+        stored = im.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise
+        exif = Image.Exif()
+        if orientation is not None:
+            exif[0x0112] = orientation  # 6: rotate 90 degrees clockwise to display
+        stored.save(dest, quality=95, exif=exif.tobytes())
+
+
+def run_ground_truth(tmp_path: Path, images: dict[str, Path], source: Path,
+                     fmt: str = "auto") -> dict[str, dict]:
+    outputs = {i: tmp_path / "gt" / f"{i}.npz" for i in images}
+    ground_truth_job(list(images), images, {}, source, fmt, outputs)
+    return {i: load_npz(p) for i, p in outputs.items()}
+
+
+# 1. EXIF orientation and declared sizes -------------------------------------------------
+
+def test_exif_rotated_photo_is_read_as_displayed(salicon_examples, tmp_path):
+    """A real SALICON image stored turned, with its orientation tag: read upright,
+    and its real fixations all land as on the original."""
+    src = first_example(salicon_examples)
+    phone = tmp_path / f"{src.stem}.jpg"
+    rotated_with_exif(src, phone)
+    assert Image.open(phone).size == (480, 640)  # stored portrait (W, H)
+    assert image_shape(phone) == (480, 640)
+    upright, original = read_rgb(phone).astype(float), read_rgb(src).astype(float)
+    assert upright.shape == original.shape
+    assert np.abs(upright - original).mean() < 3.0  # JPEG re-encoding only
+
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
+    rotated = run_ground_truth(tmp_path / "r", {src.stem: phone}, source)[src.stem]
+    plain = run_ground_truth(tmp_path / "p", {src.stem: src}, source)[src.stem]
+    assert str(rotated["error"]) == ""
+    assert tuple(rotated["shape"]) == (480, 640)
+    assert int(rotated["n_dropped"]) == int(plain["n_dropped"])
+    np.testing.assert_array_equal(rotated["points"], plain["points"])
+
+
+def test_transposed_image_without_tag_is_an_error_saying_transposed(salicon_examples, tmp_path):
+    src = first_example(salicon_examples)
+    turned = tmp_path / f"{src.stem}.jpg"
+    rotated_with_exif(src, turned, orientation=None)
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
+    rec = run_ground_truth(tmp_path, {src.stem: turned}, source)[src.stem]
+    error = str(rec["error"])
+    assert "640x480" in error and "declares 480x640" in error and "transposed" in error
+    assert str(turned) in error
+
+
+def test_orientation_tag_explains_mismatch(salicon_examples, tmp_path):
+    """The fixations recorded on the stored pixels of a tagged photo: the error
+    says the orientation tag is what turns it."""
+    src = first_example(salicon_examples)
+    tagged = tmp_path / f"{src.stem}.jpg"
+    with Image.open(src) as im:
+        exif = Image.Exif()
+        exif[0x0112] = 8
+        im.save(tagged, quality=95, exif=exif.tobytes())
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
+    rec = run_ground_truth(tmp_path, {src.stem: tagged}, source)[src.stem]
+    assert "EXIF orientation tag (8)" in str(rec["error"])
+    assert "declares 480x640" in str(rec["error"])
+
+
+def test_other_size_mismatch_names_both_sizes_and_keeps_other_images(salicon_examples,
+                                                                        tmp_path):
+    srcs = sorted((salicon_examples / "images").glob("*.jpg"))[:2]
+    small = tmp_path / f"{srcs[0].stem}.jpg"
+    Image.open(srcs[0]).resize((500, 300)).save(small)
+
+    def two(data):
+        keep = {Path(s).stem for s in (srcs[0].name, srcs[1].name)}
+        data["images"] = [i for i in json.loads((salicon_examples / EXAMPLE_JSON).read_text())
+                          ["images"] if Path(i["file_name"]).stem in keep]
+        ids = {i["id"] for i in data["images"]}
+        data["annotations"] = [a for a in json.loads((salicon_examples / EXAMPLE_JSON)
+                                                     .read_text())["annotations"]
+                               if a["image_id"] in ids]
+
+    source = one_image_json(salicon_examples, srcs[0].stem, tmp_path / "fix.json", two)
+    recs = run_ground_truth(tmp_path, {srcs[0].stem: small, srcs[1].stem: srcs[1]}, source)
+    error = str(recs[srcs[0].stem]["error"])
+    assert "300x500" in error and "declares 480x640" in error
+    assert str(recs[srcs[1].stem]["error"]) == ""
+    assert len(recs[srcs[1].stem]["points"]) > 100
+
+
+# 2. fixation_format: auto -----------------------------------------------------------------
+
+def test_one_nan_does_not_switch_auto_to_xy_floats(salicon_examples, tmp_path):
+    """A real [row, col] integer file with one NaN is still read as [row, col];
+    the NaN is dropped and counted as non-finite, not as outside."""
+    src = first_example(salicon_examples)
+
+    def nan_one(data):
+        data["annotations"][0]["fixations"][0] = [float("nan"), 5]
+
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json", nan_one)
+    clean = one_image_json(salicon_examples, src.stem, tmp_path / "clean.json")
+    assert detect_format(source) == "salicon2015_json"
+    rec = run_ground_truth(tmp_path / "n", {src.stem: src}, source)[src.stem]
+    ref = run_ground_truth(tmp_path / "c", {src.stem: src}, clean)[src.stem]
+    assert int(rec["n_nonfinite"]) == 1
+    assert int(rec["n_dropped"]) == int(ref["n_dropped"])
+    assert len(rec["points"]) == len(ref["points"]) - 1
+    assert "1 non-finite fixations" in str(rec["warnings"])
+    assert str(rec["warnings"]).count("outside") == str(ref["warnings"]).count("outside")
+
+
+def test_nan_with_explicit_format_counted_as_nonfinite(salicon_examples, tmp_path):
+    src = first_example(salicon_examples)
+
+    def nan_two(data):
+        data["annotations"][0]["fixations"][:2] = [[float("nan"), 5], [3, float("inf")]]
+
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json", nan_two)
+    rec = run_ground_truth(tmp_path, {src.stem: src}, source, "salicon2015_json")[src.stem]
+    assert int(rec["n_nonfinite"]) == 2
+    assert "2 non-finite" in str(rec["warnings"])
+
+
+def test_auto_refuses_a_reading_that_does_not_fit_the_images(salicon_examples, tmp_path):
+    """Real [row, col] fixations as floats: read as [x, y] a third of them fall
+    off the image; auto stops and names the key instead of reading them."""
+    src = first_example(salicon_examples)
+
+    def as_floats(data):
+        for a in data["annotations"]:
+            a["fixations"] = [[r - 0.5, c - 0.5] for r, c in a["fixations"]]
+
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json", as_floats)
+    with pytest.raises(FixationFormatError, match="fixation_format"):
+        load_fixations(source, "auto", [src.stem])
+
+
+def test_empty_annotation_list_has_its_own_message(salicon_examples, tmp_path):
+    src = first_example(salicon_examples)
+
+    def empty(data):
+        data["annotations"] = []
+
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json", empty)
+    with pytest.raises(FixationFormatError, match="no fixations to detect") as err:
+        load_fixations(source, "auto", [src.stem])
+    assert "ambiguous" not in str(err.value)
+
+
+def test_empty_fixation_file_has_its_own_message(tmp_path):
+    (tmp_path / "fix.json").write_text("")
+    with pytest.raises(FixationFormatError, match=r"fix\.json: the fixation file is empty"):
+        load_fixations(tmp_path / "fix.json", "salicon2015_json", ["a"])
