@@ -189,3 +189,34 @@ def test_empty_fixation_file_has_its_own_message(tmp_path):
     (tmp_path / "fix.json").write_text("")
     with pytest.raises(FixationFormatError, match=r"fix\.json: the fixation file is empty"):
         load_fixations(tmp_path / "fix.json", "salicon2015_json", ["a"])
+
+
+# 3. image types and non-image files -------------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".webp", ".bmp", ".tif", ".tiff", ".jpeg", ".png"])
+def test_every_pillow_type_is_listed_and_read(salicon_examples, tmp_path, suffix):
+    from quickgaze.datasets import list_images
+
+    src = first_example(salicon_examples)
+    copy = tmp_path / f"{src.stem}{suffix.upper() if suffix == '.tif' else suffix}"
+    Image.open(src).save(copy)
+    found = list_images(tmp_path)
+    assert found == {src.stem: copy}
+    assert read_rgb(copy).shape == (480, 640, 3)
+
+
+def test_non_image_files_named_once_in_a_warning(salicon_examples, tmp_path, caplog):
+    from quickgaze import datasets
+
+    src = first_example(salicon_examples)
+    Image.open(src).save(tmp_path / "a.webp")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "labels.csv").write_text("x")
+    (tmp_path / ".DS_Store").write_text("x")
+    with caplog.at_level("WARNING", logger="quickgaze"):
+        assert list(datasets.list_images(tmp_path)) == ["a"]
+        datasets.list_images(tmp_path)  # listed again: not warned again
+    warned = [r.getMessage() for r in caplog.records if "not read as images" in r.getMessage()]
+    assert len(warned) == 1
+    assert "labels.csv, notes.txt" in warned[0] and str(tmp_path) in warned[0]
+    assert ".DS_Store" not in warned[0]
