@@ -220,3 +220,28 @@ def test_non_image_files_named_once_in_a_warning(salicon_examples, tmp_path, cap
     assert len(warned) == 1
     assert "labels.csv, notes.txt" in warned[0] and str(tmp_path) in warned[0]
     assert ".DS_Store" not in warned[0]
+
+
+# 7. corrupt weights ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", ["garbage", "truncated", "whole_module"])
+def test_corrupt_weights_never_suggest_unsafe_loading(tmp_path, content):
+    import torch
+    import torchvision
+
+    from quickgaze.models import WeightsUnavailableError, build_detector
+
+    path = tmp_path / "detector.pth"
+    if content == "garbage":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif content == "truncated":
+        torch.save(torchvision.models.mobilenet_v3_small().state_dict(), path)
+        path.write_bytes(path.read_bytes()[:100_000])
+    else:
+        torch.save(torchvision.models.mobilenet_v3_small(), path)
+    with pytest.raises(WeightsUnavailableError) as err:
+        build_detector("fasterrcnn_mobilenet_v3_large_320_fpn", str(path))
+    message = str(err.value)
+    assert "not a valid PyTorch checkpoint" in message and str(path) in message
+    assert "weights_only=False" not in message
+    assert err.value.__cause__ is None or "weights_only=False" not in str(err.value.__cause__)
