@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,22 @@ class DatasetLayout:
     images: Path
     maps: Path | None
     fixations: Path | None
+
+
+# A name that becomes one path component: no separator, not . or .., not hidden.
+PATH_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def check_path_names(names: dict[str, str]) -> None:
+    """Raise ValueError naming the config key and value of every name (a
+    ``{key: value}`` mapping) that is not one safe path component (letters,
+    digits, ``_ . -``, not starting with a dot), so that ``results/<name>``,
+    ``logs/<name>`` and ``resources/<name>`` never leave their folder."""
+    bad = [f"{key}: {value!r}" for key, value in names.items()
+           if not PATH_NAME.fullmatch(str(value))]
+    if bad:
+        raise ValueError("config.yaml: not a valid name for a path component (letters, digits, "
+                         "_ . -, not starting with a dot; no / or ..): " + "; ".join(bad))
 
 
 def demo_ids(n_images: int) -> list[str]:

@@ -13,6 +13,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
 NAME = DATASET.get("name") or DATASET["kind"]
+# Names used in output paths (also constrained by the schema): results/, logs/, resources/ only.
+datasets.check_path_names({"dataset.name": NAME, **{f"variants.{v}": v for v in config["variants"]},
+                           **{f"dataset.salicon.archives.{p}": p for p in
+                              DATASET.get("salicon", {}).get("archives", {})}})
 RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)

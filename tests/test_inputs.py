@@ -245,3 +245,35 @@ def test_corrupt_weights_never_suggest_unsafe_loading(tmp_path, content):
     assert "not a valid PyTorch checkpoint" in message and str(path) in message
     assert "weights_only=False" not in message
     assert err.value.__cause__ is None or "weights_only=False" not in str(err.value.__cause__)
+
+
+# 6. names used in paths -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "/tmp/x", ".hidden"])
+def test_path_names_are_refused(name):
+    from quickgaze.datasets import check_path_names
+
+    with pytest.raises(ValueError, match=r"dataset\.name") as err:
+        check_path_names({"dataset.name": name, "variants.seed": "seed"})
+    assert repr(name) in str(err.value) and "variants.seed" not in str(err.value)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"dataset": {"name": ".."}},
+    {"dataset": {"kind": "salicon", "name": "s", "salicon": {
+        "root": "data", "split": "val", "archives": {"../../evil": {"url": "http://x/a.zip"}}}}},
+    {"dataset": {"kind": "salicon", "name": "s", "salicon": {
+        "root": "data", "split": "val", "archives": {"images": {
+            "url": "http://x/a.zip", "extract_to": "../../outside"}}}}},
+])
+def test_dotdot_names_stop_the_workflow_before_writing(tmp_path, overrides):
+    from conftest import snakemake, write_config
+
+    work = tmp_path / "work"
+    write_config(work, overrides)
+    proc = snakemake(work, "-n", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert ".." in output and ("name" in output or "extract_to" in output or "evil" in output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+    assert not (work / "results").exists() and not (work / "resources").exists()
