@@ -181,7 +181,10 @@ DEMO_PARAMS = {
     "n_images": len(IMAGE_IDS),
     "seed": lookup(dpath="dataset/demo/seed", within=config, default=0),
 }
-GROUND_TRUTH_PARAMS = {"fixation_format": DATASET.get("fixation_format", "auto")}
+GROUND_TRUTH_PARAMS = {
+    "fixation_format": DATASET.get("fixation_format", "auto"),
+    "min_fixations": lookup(dpath="evaluation/min_fixations", within=config, default=10),
+}
 EVALUATION_PARAMS = {"sigma": config["evaluation"]["sigma"], "seed": config["seed"]}
 FIXATION_STATS_PARAMS = {
     "ids": IMAGE_IDS,
@@ -201,6 +204,7 @@ ANALYSIS_PARAMS = {
     "n": RANKING["n"],
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],
+    "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
 COMPARE_PARAMS = {
     "names": SCORED,
@@ -215,6 +219,7 @@ DEEP_DIVE_PARAMS = {
     "reference": REFERENCE,
     "metric": RANKING["metric"],
     "n": RANKING["n"],
+    "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
 
 

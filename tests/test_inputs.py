@@ -277,3 +277,98 @@ def test_dotdot_names_stop_the_workflow_before_writing(tmp_path, overrides):
     assert ".." in output and ("name" in output or "extract_to" in output or "evil" in output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
     assert not (work / "results").exists() and not (work / "resources").exists()
+
+
+# 4. degenerate images ---------------------------------------------------------------------
+
+def _stats_for(truths: dict[str, dict]):
+    from quickgaze.baselines import fixation_stats
+
+    return fixation_stats({i: (t["points"].astype(np.int64), tuple(int(v) for v in t["shape"]))
+                           for i, t in truths.items()}, None, "fit", n_others=10, seed=0)
+
+
+def _cam(shape=(15, 20)) -> dict:
+    rng = np.random.default_rng(0)
+    return {"cam": rng.random(shape).astype(np.float32), "extent": np.array(shape, float),
+            "explained_variance": 0.5, "sign_flipped": False, "error": "", "weights_label": "x"}
+
+
+def test_tiny_image_few_fixations_and_constant_map_are_degenerate(salicon_examples, tmp_path):
+    """A real image, an 8x8 copy of it, a copy with 3 of its fixations and one with
+    an all-zero official map: each flagged with its reason; the real one not."""
+    from quickgaze.io import write_map_png
+    from quickgaze.jobs import evaluate_baseline_image, evaluate_image
+
+    src = first_example(salicon_examples)
+    data = json.loads((salicon_examples / EXAMPLE_JSON).read_text())
+    img = next(i for i in data["images"] if Path(i["file_name"]).stem == src.stem)
+    anns = [a for a in data["annotations"] if a["image_id"] == img["id"]]
+    images, annotations = [], []
+    for k, name in enumerate(("real", "tiny", "few", "flat")):
+        shape = (8, 8) if name == "tiny" else (480, 640)
+        images.append({"id": k, "file_name": f"{name}.jpg", "height": shape[0],
+                       "width": shape[1]})
+        if name == "tiny":
+            annotations.append({"id": len(annotations), "image_id": k,
+                                "fixations": [[r, c] for r in range(1, 9) for c in (2, 6)]})
+        elif name == "few":
+            annotations.append({"id": len(annotations), "image_id": k,
+                                "fixations": anns[0]["fixations"][:3]})
+        else:
+            annotations += [{**a, "id": len(annotations) + j, "image_id": k}
+                            for j, a in enumerate(anns)]
+    source = tmp_path / "fix.json"
+    source.write_text(json.dumps({"images": images, "annotations": annotations}))
+    paths = {n: tmp_path / f"{n}.jpg" for n in ("real", "tiny", "few", "flat")}
+    for name, p in paths.items():
+        Image.open(src).resize((8, 8) if name == "tiny" else (640, 480)).save(p)
+    write_map_png(tmp_path / "flat.png", np.zeros((480, 640)))
+    outputs = {i: tmp_path / "gt" / f"{i}.npz" for i in paths}
+    ground_truth_job(list(paths), paths, {"flat": tmp_path / "flat.png"}, source, "auto",
+                     outputs)
+    truths = {i: load_npz(p) for i, p in outputs.items()}
+    assert str(truths["real"]["degenerate"]) == ""
+    assert "8x8" in str(truths["tiny"]["degenerate"])
+    assert "3 fixations" in str(truths["few"]["degenerate"])
+    assert "min_fixations (10)" in str(truths["few"]["degenerate"])
+    assert "constant ground-truth map" in str(truths["flat"]["degenerate"])
+    stats = _stats_for(truths)
+    for name in paths:
+        rec = evaluate_image(_cam(), truths[name], 19.0, stats, name, seed=0)
+        assert rec["status"] == "ok"
+        assert (rec["degenerate"] == "") == (name == "real"), (name, rec["degenerate"])
+        assert rec["degenerate"] in rec["warnings"]
+        base = evaluate_baseline_image("centre_bias", truths[name], 19.0, stats, name, seed=0)
+        assert base["degenerate"] == rec["degenerate"]
+    # min_fixations 0 turns the fixation count check off.
+    ground_truth_job(["few"], paths, {}, source, "auto", outputs, min_fixations=0)
+    assert str(load_npz(outputs["few"])["degenerate"]) == ""
+
+
+def test_single_cell_cam_is_degenerate(salicon_examples, tmp_path):
+    from quickgaze.jobs import evaluate_image
+
+    src = first_example(salicon_examples)
+    source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
+    truth = run_ground_truth(tmp_path, {src.stem: src}, source)[src.stem]
+    stats = _stats_for({src.stem: truth})
+    one = evaluate_image(_cam((1, 1)), truth, 19.0, stats, src.stem, seed=0)
+    assert "CAM of 1x1 cells" in one["degenerate"] and one["degenerate"] in one["warnings"]
+    fine = evaluate_image(_cam(), truth, 19.0, stats, src.stem, seed=0)
+    assert fine["degenerate"] == ""
+
+
+def test_rankings_leave_degenerate_images_out_by_default():
+    import pandas as pd
+
+    from quickgaze.tables import deep_dive_table, ranking
+
+    table = pd.DataFrame({"image": list("abcd"), "status": "ok", "weights_label": "",
+                          "cc_smooth": [0.9, 0.5, 0.4, 0.0],
+                          "degenerate": ["", "", "", "degenerate: constant ground-truth map"]})
+    assert list(ranking(table, "cc_smooth", 1)["image"]) == ["a", "b", "c"]
+    assert list(ranking(table, "cc_smooth", 1, exclude_degenerate=False)["image"]) == \
+        ["a", "c", "d"]
+    dive = deep_dive_table({"v": table}, "v", "cc_smooth", 1)
+    assert list(dive["image"]) == ["c"]
