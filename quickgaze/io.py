@@ -31,9 +31,11 @@ class ImageReadError(ValueError):
 ORIENTATION_TAG = 0x0112
 TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 # Default of ``native_max_pixels``: images above it are downscaled for
-# ``input_scale: native``. A 48-megapixel image took 9.7 GB at native scale
-# (about 0.2 GB per megapixel); 8 megapixels keeps a CAM job under 4 GB.
-NATIVE_MAX_PIXELS = 8_000_000
+# ``input_scale: native``. Measured (fasterrcnn_resnet50_fpn, CPU, 2 threads):
+# a 48-megapixel image downscaled to 8 MP peaked at 4.9 GB RSS, to 4 MP at
+# 3.0 GB (including the 48 MP decode and the model), so 4 MP keeps a CAM job
+# under 4 GB.
+NATIVE_MAX_PIXELS = 4_000_000
 
 
 def _orientation(im: Image.Image) -> int:
@@ -109,25 +111,35 @@ def image_shape(path: str | os.PathLike) -> tuple[int, int]:
         raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
 
 
-def limit_pixels(image: np.ndarray, max_pixels: int | None) -> tuple[np.ndarray, str]:
-    """Downscale an ``(H, W, 3)`` uint8 image to at most ``max_pixels`` pixels.
+def native_size_guard(image: np.ndarray, path: str | os.PathLike, max_pixels: int | None,
+                      oversize: str = "downscale") -> tuple[np.ndarray, str]:
+    """The image a CAM at ``input_scale: native`` is computed on, and a note.
 
-    Returns the image (unchanged when it is small enough or ``max_pixels`` is
-    None) and a note for the record ("" when unchanged). The aspect ratio is
-    kept (each side scaled by the same factor, rounded down); Pillow's
-    antialiasing ``reduce`` + Lanczos filter. A CAM's extent is in grid cells,
-    so a downscaled image's CAM maps onto the ground truth as before.
+    An ``(H, W, 3)`` uint8 image above ``max_pixels`` pixels (None: no limit)
+    is downscaled to at most ``max_pixels`` with ``oversize: downscale``
+    (aspect kept, each side scaled by the same factor and rounded down,
+    Pillow's Lanczos filter with antialiasing; the note says from and to what
+    size, for the record), or refused with ``oversize: refuse``
+    (ImageReadError naming the file, its size and the key). A CAM's extent is
+    in grid cells, so a downscaled image's CAM maps onto the ground truth as
+    before. The note is "" when the image is unchanged.
     """
     h, w = image.shape[:2]
     if max_pixels is None or h * w <= max_pixels:
         return image, ""
+    size = f"{h}x{w} ({h * w / 1e6:.1f} megapixels)"
+    if oversize == "refuse":
+        raise ImageReadError(f"{path}: {size} is above native_max_pixels ({max_pixels}) for "
+                             f"input_scale: native; set native_oversize: downscale, raise "
+                             f"native_max_pixels, or use input_scale: detector")
+    if oversize != "downscale":
+        raise ValueError(f"native_oversize '{oversize}' unknown; allowed: downscale, refuse")
     factor = (max_pixels / (h * w)) ** 0.5
-    size = (max(1, int(w * factor)), max(1, int(h * factor)))
-    small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS,
-                                                     reducing_gap=2.0))
-    note = (f"{h}x{w} image ({h * w / 1e6:.1f} megapixels) downscaled to "
-            f"{size[1]}x{size[0]} for input_scale: native (native_max_pixels {max_pixels})")
-    return np.ascontiguousarray(small), note
+    new = (max(1, int(w * factor)), max(1, int(h * factor)))
+    small = Image.fromarray(image).resize(new, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    note = (f"image {size} downscaled to {new[1]}x{new[0]} for input_scale: native "
+            f"(native_max_pixels {max_pixels})")
+    return np.array(small), note
 
 
 def read_map(path: str | os.PathLike) -> np.ndarray:

@@ -372,3 +372,56 @@ def test_rankings_leave_degenerate_images_out_by_default():
         ["a", "c", "d"]
     dive = deep_dive_table({"v": table}, "v", "cc_smooth", 1)
     assert list(dive["image"]) == ["c"]
+
+
+# 5. size guard at input_scale: native -------------------------------------------------------
+
+def test_native_size_guard_downscales_a_48_megapixel_image():
+    from quickgaze.io import NATIVE_MAX_PIXELS, native_size_guard
+
+    big = np.zeros((6000, 8000, 3), np.uint8)  # 48 megapixels, as the issue's photo
+    big[:, 4000:] = 200
+    small, note = native_size_guard(big, "big.jpg", NATIVE_MAX_PIXELS)
+    assert small.shape[0] * small.shape[1] <= NATIVE_MAX_PIXELS
+    assert abs(small.shape[1] / small.shape[0] - 8000 / 6000) < 0.01
+    assert "6000x8000" in note and f"{small.shape[0]}x{small.shape[1]}" in note
+    same, none = native_size_guard(small, "small.jpg", NATIVE_MAX_PIXELS)
+    assert same is small and none == ""
+    with pytest.raises(Exception, match=r"big\.jpg: 6000x8000.*native_max_pixels"):
+        native_size_guard(big, "big.jpg", NATIVE_MAX_PIXELS, "refuse")
+
+
+@pytest.mark.slow
+def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, tmp_path):
+    """A large generated copy of a real image at native scale: downscaled (and
+    said so in the CAM record and the metrics record), or refused with a
+    per-image error while the other image is kept."""
+    from quickgaze.cam_job import cam_job, cam_params
+    from quickgaze.jobs import evaluate_image
+
+    from conftest import FAST_VARIANT
+
+    src = first_example(salicon_examples)
+    big = tmp_path / "big.png"
+    Image.open(src).resize((1600, 1200)).save(big)  # 1.92 megapixels
+    images = {"big": big, "real": src}
+    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "none",
+               "crop_padding": True, "native_max_pixels": 500_000}
+    outputs = {i: tmp_path / "cam" / f"{i}.npz" for i in images}
+    cam_job(list(images), images, outputs, variant, "cpu", 0, 1, loader_workers=0)
+    rec, real = load_npz(outputs["big"]), load_npz(outputs["real"])
+    assert str(rec["error"]) == "" and "1200x1600" in str(rec["warnings"])
+    h, w = rec["image_shape"]
+    assert h * w <= 500_000 and str(real["warnings"]) == ""
+    assert cam_params(variant, 0) != cam_params({**variant, "native_max_pixels": None}, 0)
+
+    truth_source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
+    truth = run_ground_truth(tmp_path, {src.stem: src}, truth_source)[src.stem]
+    scored = evaluate_image(rec, truth, 19.0, _stats_for({src.stem: truth}), "big", seed=0)
+    assert scored["status"] == "ok" and "downscaled" in scored["warnings"]
+
+    refused = {i: tmp_path / "refused" / f"{i}.npz" for i in images}
+    cam_job(list(images), images, refused, {**variant, "native_oversize": "refuse"}, "cpu", 0,
+            1, loader_workers=0)
+    assert "native_max_pixels (500000)" in str(load_npz(refused["big"])["error"])
+    assert str(load_npz(refused["real"])["error"]) == ""
