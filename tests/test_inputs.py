@@ -285,7 +285,9 @@ def _stats_for(truths: dict[str, dict]):
     from quickgaze.baselines import fixation_stats
 
     return fixation_stats({i: (t["points"].astype(np.int64), tuple(int(v) for v in t["shape"]))
-                           for i, t in truths.items()}, None, "fit", n_others=10, seed=0)
+                           for i, t in truths.items()},
+                          [t["map"] for t in truths.values() if "map" in t], "fit",
+                          n_others=10, seed=0)
 
 
 def _cam(shape=(15, 20)) -> dict:
@@ -425,3 +427,34 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
             1, loader_workers=0)
     assert "native_max_pixels (500000)" in str(load_npz(refused["big"])["error"])
     assert str(load_npz(refused["real"])["error"]) == ""
+
+
+@pytest.mark.slow
+def test_eight_pixel_image_end_to_end_is_flagged_not_silently_ok(salicon_examples, tmp_path):
+    """An 8x8 copy of a real image through the real CAM job (native scale) and
+    the evaluation: scored, but degenerate for its size and its one-cell CAM."""
+    from quickgaze.cam_job import cam_job
+    from quickgaze.io import write_map_png
+    from quickgaze.jobs import evaluate_image
+
+    from conftest import FAST_VARIANT
+
+    src = first_example(salicon_examples)
+    tiny = tmp_path / "tiny.png"
+    Image.open(src).resize((8, 8)).save(tiny)
+    m = np.zeros((8, 8))
+    m[2:5, 3:6] = 1.0
+    write_map_png(tmp_path / "tiny_map.png", m)
+    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "none",
+               "crop_padding": True}
+    cam_out = {"tiny": tmp_path / "cam" / "tiny.npz"}
+    cam_job(["tiny"], {"tiny": tiny}, cam_out, variant, "cpu", 0, 1, loader_workers=0)
+    cam = load_npz(cam_out["tiny"])
+    assert str(cam["error"]) == "" and cam["cam"].size == 1
+    gt_out = {"tiny": tmp_path / "gt" / "tiny.npz"}
+    ground_truth_job(["tiny"], {"tiny": tiny}, {"tiny": tmp_path / "tiny_map.png"}, None,
+                     "auto", gt_out)
+    truth = load_npz(gt_out["tiny"])
+    rec = evaluate_image(cam, truth, 2.0, _stats_for({"tiny": truth}), "tiny", seed=0)
+    assert rec["status"] == "ok"
+    assert "8x8" in rec["degenerate"] and "CAM of 1x1 cells" in rec["degenerate"]
