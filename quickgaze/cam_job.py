@@ -12,7 +12,7 @@ import torch
 
 from quickgaze.batch import Progress, fingerprint, is_fresh, save_npz, stale_items
 from quickgaze.cam import ENGINE_VERSION, CamSettings, compute_cams
-from quickgaze.io import ImageReadError, read_rgb
+from quickgaze.io import NATIVE_MAX_PIXELS, ImageReadError, native_size_guard, read_rgb
 from quickgaze.models import build_detector, resolve_device
 from quickgaze.weights import weights_label
 
@@ -25,6 +25,8 @@ def cam_params(variant: dict[str, Any], seed: int) -> dict[str, Any]:
     params = {k: variant[k] for k in keys}
     params["seed"] = seed
     params["engine"] = ENGINE_VERSION
+    if variant["input_scale"] == "native":  # the size guard (issue 14) changes native CAMs only
+        params["size_guard"] = size_guard(variant)
     if params["weights"] not in ("coco", "none"):
         p = Path(params["weights"])
         params["weights_file"] = [p.stat().st_size, p.stat().st_mtime] if p.exists() else None
@@ -38,29 +40,45 @@ def cam_settings(variant: dict[str, Any]) -> CamSettings:
                        sign_policy=variant["sign_policy"], crop_padding=variant["crop_padding"])
 
 
+def size_guard(variant: dict[str, Any]) -> tuple[int | None, str] | None:
+    """``(native_max_pixels, native_oversize)`` of a native-scale variant (see
+    :func:`quickgaze.io.native_size_guard`); None at detector scale, whose
+    transform resizes every image anyway."""
+    if variant["input_scale"] != "native":
+        return None
+    return (variant.get("native_max_pixels", NATIVE_MAX_PIXELS),
+            variant.get("native_oversize", "downscale"))
+
+
 class DecodedImages(torch.utils.data.Dataset):
     """Images decoded in DataLoader workers: item ``k`` is ``(id, (H, W, 3) uint8
-    tensor or None, error message)``, so decoding overlaps the network."""
+    tensor or None, error message, note)``, so decoding overlaps the network.
+    ``guard``: see :func:`size_guard`; its note (a downscale) goes to the record."""
 
-    def __init__(self, ids: list[str], paths: dict[str, Path]) -> None:
-        self.ids, self.paths = ids, paths
+    def __init__(self, ids: list[str], paths: dict[str, Path],
+                 guard: tuple[int | None, str] | None = None) -> None:
+        self.ids, self.paths, self.guard = ids, paths, guard
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, k: int) -> tuple[str, torch.Tensor | None, str]:
+    def __getitem__(self, k: int) -> tuple[str, torch.Tensor | None, str, str]:
         i = self.ids[k]
         try:
-            return i, torch.from_numpy(read_rgb(self.paths[i])), ""
+            image, note = read_rgb(self.paths[i]), ""
+            if self.guard is not None:
+                image, note = native_size_guard(image, self.paths[i], *self.guard)
+            return i, torch.from_numpy(image), "", note
         except ImageReadError as err:
-            return i, None, str(err)
+            return i, None, str(err), ""
 
 
 def image_loader(ids: list[str], paths: dict[str, Path], batch: int, workers: int,
-                 pin: bool) -> torch.utils.data.DataLoader:
+                 pin: bool, guard: tuple[int | None, str] | None = None
+                 ) -> torch.utils.data.DataLoader:
     """Batches of decoded images in ``ids`` order, prefetched by ``workers`` processes."""
     return torch.utils.data.DataLoader(
-        DecodedImages(ids, paths), batch_size=batch, num_workers=workers, pin_memory=pin,
+        DecodedImages(ids, paths, guard), batch_size=batch, num_workers=workers, pin_memory=pin,
         collate_fn=list, prefetch_factor=2 if workers else None)
 
 
@@ -74,8 +92,9 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
     ``explained_variance``, ``sign_flipped`` (float: 1 or 0, NaN where no
     reference sign exists, see :class:`~quickgaze.cam.CamResult`),
-    ``converged``, ``warnings``, ``image_shape``, ``weights_label``, ``error``.
-    Returns the number of stale images.
+    ``converged``, ``image_shape``, ``weights_label``, ``error``, ``warnings``
+    (a native-scale downscale, see :func:`size_guard`, when ``image_shape`` is
+    the downscaled size; the solver's notes). Returns the number of stale images.
     """
     fp = fingerprint(cam_params(variant, seed))
     label = weights_label(variant["weights"])
@@ -87,23 +106,25 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     dev = resolve_device(device)
     model = build_detector(variant["model"], variant["weights"], seed).to(dev)
     log.info("model %s (%s) on %s", variant["model"], label, dev)
-    for batch in image_loader(stale, images, forward_batch, loader_workers, dev.type == "cuda"):
-        for i, _, err in batch:
+    for batch in image_loader(stale, images, forward_batch, loader_workers, dev.type == "cuda",
+                              size_guard(variant)):
+        for i, _, err, _ in batch:
             if err:
                 log.warning("%s: %s", i, err)
                 save_npz(outputs[i], error=err, fingerprint=fp, weights_label=label)
-        good = [(i, img) for i, img, err in batch if not err]
+        good = [(i, img, note) for i, img, err, note in batch if not err]
         if good:
-            results = compute_cams(model, [img for _, img in good], settings, dev)
-            for (i, img), res in zip(good, results):
-                for note in filter(None, (res.error, res.warnings)):
-                    log.warning("%s: %s", i, note)
+            results = compute_cams(model, [img for _, img, _ in good], settings, dev)
+            for (i, img, note), res in zip(good, results):
+                notes = "; ".join(filter(None, (note, res.warnings)))
+                for message in (notes, res.error):
+                    if message:
+                        log.warning("%s: %s", i, message)
                 save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
                          offset=np.array(res.offset),
                          explained_variance=res.explained_variance,
                          sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
-                         converged=res.converged, warnings=res.warnings,
-                         image_shape=np.array(img.shape[:2]),
-                         error=res.error, fingerprint=fp, weights_label=label)
+                         converged=res.converged, image_shape=np.array(img.shape[:2]),
+                         error=res.error, fingerprint=fp, weights_label=label, warnings=notes)
         progress.advance(len(batch))
     return progress.finish()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,24 @@ import numpy as np
 from quickgaze.fixations import saliency_from_fixations, valid_points
 from quickgaze.io import write_map_png
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# Pillow formats registered for reading that cannot decode pixels here:
+# stubs that need an external handler (BUFR, GRIB, HDF5), Windows-only
+# metafiles (WMF/EMF), PostScript (needs Ghostscript) and MPEG (header only).
+_UNDECODABLE_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "WMF", "EPS", "MPEG"})
+
+
+def _image_suffixes() -> tuple[str, ...]:
+    """Every file suffix Pillow opens and decodes (JPEG, PNG, WebP, BMP, TIFF,
+    GIF, ... as installed), lower case, sorted."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(sorted(ext for ext, fmt in Image.registered_extensions().items()
+                        if fmt in Image.OPEN and fmt not in _UNDECODABLE_FORMATS))
+
+
+IMAGE_SUFFIXES = _image_suffixes()
+_warned_non_images: set[tuple[str, tuple[str, ...]]] = set()
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,22 @@ class DatasetLayout:
     images: Path
     maps: Path | None
     fixations: Path | None
+
+
+# A name that becomes one path component: no separator, not . or .., not hidden.
+PATH_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def check_path_names(names: dict[str, str]) -> None:
+    """Raise ValueError naming the config key and value of every name (a
+    ``{key: value}`` mapping) that is not one safe path component (letters,
+    digits, ``_ . -``, not starting with a dot), so that ``results/<name>``,
+    ``logs/<name>`` and ``resources/<name>`` never leave their folder."""
+    bad = [f"{key}: {value!r}" for key, value in names.items()
+           if not PATH_NAME.fullmatch(str(value))]
+    if bad:
+        raise ValueError("config.yaml: not a valid name for a path component (letters, digits, "
+                         "_ . -, not starting with a dot; no / or ..): " + "; ".join(bad))
 
 
 def demo_ids(n_images: int) -> list[str]:
@@ -64,18 +98,39 @@ def layout(dataset: dict, demo_root: str | os.PathLike) -> DatasetLayout:
 
 
 def list_images(images_dir: str | os.PathLike) -> dict[str, Path]:
-    """Image files of a directory by stem (jpg, jpeg, png), sorted by stem."""
+    """Image files of a directory by stem, sorted by stem.
+
+    An image is a file with a suffix Pillow reads (:data:`IMAGE_SUFFIXES`,
+    any case). Hidden files (``.name``) and subfolders are ignored; every other
+    file is named in one warning per process and directory (not an error: a
+    README beside the images is common), never skipped silently. A file with an
+    image suffix that does not decode becomes that image's error later.
+    """
     d = Path(images_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"images directory '{d}' does not exist")
     found: dict[str, Path] = {}
+    others: list[str] = []
     for p in sorted(d.iterdir()):
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
-            if p.stem in found:
-                raise ValueError(f"two images share the stem '{p.stem}': {found[p.stem]}, {p}")
-            found[p.stem] = p
+        if p.name.startswith(".") or p.is_dir():
+            continue
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            others.append(p.name)
+            continue
+        if p.stem in found:
+            raise ValueError(f"two images share the stem '{p.stem}': {found[p.stem]}, {p}")
+        found[p.stem] = p
+    key = (str(d.resolve()), tuple(others))
+    if others and key not in _warned_non_images:
+        _warned_non_images.add(key)
+        shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20
+                                           else "")
+        logging.getLogger("quickgaze").warning(
+            "%s: %d file(s) not read as images (suffix not an image type Pillow reads): %s",
+            d, len(others), shown)
     if not found:
-        raise FileNotFoundError(f"no .jpg/.jpeg/.png images in '{d}'")
+        raise FileNotFoundError(f"no .jpg, .png, .webp, .bmp, .tif or other image Pillow reads "
+                                f"in '{d}' (other files: {others[:20]})")
     return found
 
 

@@ -356,11 +356,12 @@ def write_comparison_plots(comparison: Mapping[str, pd.DataFrame], metric: str,
 
 def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], reference: str,
                             metric: str, n: int, table_csv: str | os.PathLike,
-                            outdir: str | os.PathLike) -> pd.DataFrame:
+                            outdir: str | os.PathLike,
+                            exclude_degenerate: bool = True) -> pd.DataFrame:
     """Deep dive into the bottom ``n`` images of ``reference``: the table
     (:func:`quickgaze.tables.deep_dive_table`) as CSV and one figure per image."""
     tables = read_tables(table_paths)
-    dive = deep_dive_table(tables, reference, metric, n)
+    dive = deep_dive_table(tables, reference, metric, n, exclude_degenerate)
     dive.to_csv(table_csv, index=False)
     write_deep_dive(dive, tables, reference, metric, outdir)
     return dive

@@ -40,21 +40,38 @@ def _coco_points(path: Path) -> tuple[dict[str, np.ndarray], dict[str, tuple[int
     """Raw ``(N, 2)`` float coordinates (as stored) and ``(H, W)`` per image stem
     of a COCO-style fixation JSON."""
     try:
-        data = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
+    except OSError as err:
+        raise FixationFormatError(f"{path}: cannot read fixation file ({err})") from err
+    if not text.strip():
+        raise FixationFormatError(f"{path}: the fixation file is empty (0 bytes of JSON)")
+    try:
+        data = json.loads(text)
         images = {img["id"]: img for img in data["images"]}
         pts: dict[int, list] = {i: [] for i in images}
         for ann in data["annotations"]:
             pts[ann["image_id"]].extend(ann["fixations"])
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        points, shapes = {}, {}
+        for image_id, img in images.items():
+            stem = Path(img["file_name"]).stem
+            points[stem] = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2)
+            shapes[stem] = (int(img["height"]), int(img["width"]))
+    except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
         raise FixationFormatError(
             f"{path}: not a COCO-style fixation JSON with images/annotations/fixations "
             f"({type(err).__name__}: {err})") from err
-    points, shapes = {}, {}
-    for image_id, img in images.items():
-        stem = Path(img["file_name"]).stem
-        points[stem] = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2)
-        shapes[stem] = (int(img["height"]), int(img["width"]))
     return points, shapes
+
+
+def finite_points(points: np.ndarray) -> tuple[np.ndarray, int]:
+    """Drop the rows of ``(N, 2)`` points with a NaN or infinite coordinate.
+
+    Returns the finite rows and how many were dropped (counted as
+    "non-finite", never as "outside the image").
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    return pts[finite], int((~finite).sum())
 
 
 def load_salicon2015_json(path: str | os.PathLike) -> dict[str, dict]:
@@ -115,18 +132,39 @@ def _count_outside(points: dict[str, np.ndarray], shapes: dict[str, tuple[int, i
     return sum(valid_points(p, shapes[s])[1] for s, p in points.items())
 
 
+# ``auto`` accepts a reading only when it places the points inside the
+# declared sizes for nearly every image: at most this share of the images with
+# fixations may have more than half of their points outside.
+AUTO_MAX_BAD_IMAGES = 0.02
+
+
+def _bad_images(points: dict[str, np.ndarray], shapes: dict[str, tuple[int, int]]) -> int:
+    """Images with fixations, more than half of them outside the declared size."""
+    return sum(1 for s, p in points.items()
+               if len(p) and valid_points(p, shapes[s])[1] > 0.5 * len(p))
+
+
 def detect_format(source: str | os.PathLike) -> str:
     """The format of a fixation source, where the data leave no doubt.
 
     - a ``.mat`` file or a directory of ``.mat`` files: ``salicon2017_mat``;
-    - a JSON with any non-integer coordinate: ``json_xy_float`` (the 2015
-      release stores integers);
+    - a JSON whose finite coordinates include a non-integer: ``json_xy_float``
+      (the 2015 release stores integers);
     - a JSON of integers: ``salicon2015_json`` when read as 1-based
       ``[row, col]`` at most 5% of the points fall outside their image, and at
       least five times as many (and at least 5) would as ``[x, y]``.
 
-    Anything else (say, square images where both readings fit) raises
-    FixationFormatError asking for an explicit ``fixation_format``.
+    Non-finite values (NaN, inf) are left out before deciding: one NaN does
+    not make a file of integers "floats". The reading chosen must also be
+    plausible: at most 2% of the images may have more than half of their
+    points outside the declared image size; and floats are read as ``[x, y]``
+    only when reading them as ``[row, col]`` does not fit clearly better
+    (five times fewer points outside, the ``[x, y]`` reading with at least 5).
+
+    Anything else (square images where both readings fit, a file without any
+    fixation, a reading that does not fit the images) raises
+    FixationFormatError with what was seen and asks for an explicit
+    ``dataset.fixation_format``.
     """
     src = Path(source)
     if src.is_dir():
@@ -140,29 +178,60 @@ def detect_format(source: str | os.PathLike) -> str:
 
 
 def _detect_json(src: Path, raw: dict[str, np.ndarray], shapes: dict[str, tuple[int, int]]) -> str:
-    if not _integer_valued(raw):
-        return "json_xy_float"
-    as_rowcol = {s: p - 1.0 for s, p in raw.items()}
-    as_xy = {s: p[:, ::-1] - 1.0 for s, p in raw.items()}
+    finite = {s: finite_points(p)[0] for s, p in raw.items()}
+    n = sum(len(p) for p in finite.values())
+    n_nonfinite = sum(len(p) for p in raw.values()) - n
+    ask = f"set dataset.fixation_format to one of {', '.join(FORMATS)}"
+    if not n:
+        raise FixationFormatError(
+            f"{src}: no fixations to detect the format from ({len(raw)} images, "
+            f"{n_nonfinite} non-finite values, no finite fixation); check the file, or {ask}")
+    as_rowcol = {s: p - 1.0 for s, p in finite.items()}
+    as_xy = {s: p[:, ::-1] - 1.0 for s, p in finite.items()}
+    as_xy0 = {s: p[:, ::-1].copy() for s, p in finite.items()}
+    seen = (f"{n} finite fixations in {len(raw)} images, {n_nonfinite} non-finite left out")
+    n_images = sum(1 for p in finite.values() if len(p))
+
+    def plausible(reading: dict[str, np.ndarray], name: str) -> str:
+        out, bad = _count_outside(reading, shapes), _bad_images(reading, shapes)
+        if bad <= AUTO_MAX_BAD_IMAGES * n_images:
+            return name
+        raise FixationFormatError(
+            f"{src}: the fixations look like {name} but do not fit the declared image sizes "
+            f"read that way ({out} of {n} points outside, {bad} of {n_images} images with "
+            f"most of their points outside; {seen}); {ask}")
+
+    if not _integer_valued(finite):
+        out_xy0 = _count_outside(as_xy0, shapes)
+        out_rowcol0 = _count_outside({s: p.copy() for s, p in finite.items()}, shapes)
+        if out_xy0 >= 5 and 5 * out_rowcol0 <= out_xy0:
+            raise FixationFormatError(
+                f"{src}: float fixations fit the images better as 0-based [row, col] "
+                f"({out_rowcol0} points outside) than as [x, y] ({out_xy0} outside), "
+                f"which json_xy_float reads; {seen}; {ask}")
+        return plausible(as_xy0, "json_xy_float")
     out_rowcol, out_xy = _count_outside(as_rowcol, shapes), _count_outside(as_xy, shapes)
-    n = sum(len(p) for p in raw.values())
     # Real data has a few points off the image whatever the reading; the right
     # reading has few, the wrong one many more.
     if out_rowcol <= 0.05 * n and out_xy >= 5 * max(out_rowcol, 1):
-        return "salicon2015_json"
+        return plausible(as_rowcol, "salicon2015_json")
     raise FixationFormatError(
         f"{src}: integer fixations are ambiguous ({out_rowcol} points fall outside the image "
-        f"read as 1-based [row, col], {out_xy} read as 1-based [x, y]); set "
-        f"dataset.fixation_format to one of {', '.join(FORMATS)}")
+        f"read as 1-based [row, col], {out_xy} read as 1-based [x, y]; {seen}); {ask}")
 
 
 def valid_points(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
     """Round ``(N, 2)`` 0-based (row, col) points to pixels, drop those outside ``shape``.
 
     Returns the ``(M, 2)`` int array of kept pixels and the number dropped.
+    Non-finite points must be removed first (:func:`finite_points`): here
+    they are dropped and counted with the outside ones.
     """
-    px = np.round(points).astype(np.int64).reshape(-1, 2)
-    inside = (px[:, 0] >= 0) & (px[:, 0] < shape[0]) & (px[:, 1] >= 0) & (px[:, 1] < shape[1])
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    px = np.zeros(pts.shape, dtype=np.int64)
+    px[finite] = np.round(pts[finite]).astype(np.int64)
+    inside = finite & (px[:, 0] >= 0) & (px[:, 0] < shape[0]) & (px[:, 1] >= 0) & (px[:, 1] < shape[1])
     return px[inside], int((~inside).sum())
 
 
@@ -187,8 +256,15 @@ def load_fixations(source: str | os.PathLike, fmt: str, ids: list[str]) -> dict[
     folder holding exactly one, as the SALICON 2015 archive extracts), or for
     ``salicon2017_mat`` the directory of ``<id>.mat`` files (a single ``.mat``
     file serves the image of its stem). Images absent from the source get no
-    entry.
+    entry. Non-finite values are kept (see :func:`finite_points`).
     """
+    return load_fixation_source(source, fmt, ids)[0]
+
+
+def load_fixation_source(source: str | os.PathLike, fmt: str, ids: list[str]
+                         ) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
+    """As :func:`load_fixations`, with the ``(H, W)`` each image is declared to
+    have by the source (JSON ``images[].height/width``; none for ``.mat``)."""
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"fixation_format '{fmt}' unknown; allowed: auto, {', '.join(FORMATS)}")
     src = Path(source)
@@ -203,13 +279,14 @@ def load_fixations(source: str | os.PathLike, fmt: str, ids: list[str]) -> dict[
     if fmt == "salicon2017_mat":
         files = {src.stem: src} if src.is_file() else {i: src / f"{i}.mat" for i in ids}
         return {i: load_salicon2017_mat(files[i]) for i in ids
-                if i in files and files[i].exists()}
+                if i in files and files[i].exists()}, {}
     if src.is_dir():
         raise FixationFormatError(f"{src}: a directory, but fixation_format '{fmt}' reads "
                                   f"one JSON file")
     raw, shapes = _coco_points(src)
     if fmt == "auto":
         fmt = _detect_json(src, raw, shapes)
+    declared = {i: shapes[i] for i in ids if i in shapes}
     if fmt == "salicon2015_json":
-        return {i: raw[i] - 1.0 for i in ids if i in raw}
-    return {i: raw[i][:, ::-1].copy() for i in ids if i in raw}
+        return {i: raw[i] - 1.0 for i in ids if i in raw}, declared
+    return {i: raw[i][:, ::-1].copy() for i in ids if i in raw}, declared

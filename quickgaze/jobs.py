@@ -33,49 +33,86 @@ from quickgaze.batch import (
     run_stale,
     save_npz,
 )
-from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.io import ImageReadError, image_shape, read_map, write_json, write_map_png
+from quickgaze.fixations import (
+    finite_points,
+    load_fixation_source,
+    saliency_from_fixations,
+    valid_points,
+)
+from quickgaze.io import (
+    TRANSPOSING_ORIENTATIONS,
+    ImageReadError,
+    image_orientation,
+    image_shape,
+    read_map,
+    write_json,
+    write_map_png,
+)
 from quickgaze.metrics import DENSITY_ALPHA, Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 
 log = logging.getLogger("quickgaze")
 
+# Degenerate images (issue 14): scored, but warned about in their record and
+# left out of rankings by default (``degenerate`` names why; "" when fine).
+# A side under 32 px is below the stride of the detector's FPN level "3" (32),
+# so the network sees less than one cell of real content per side.
+MIN_IMAGE_SIDE = 32
+# Default of ``evaluation.min_fixations``: fewer fixations than this (inside
+# the image) make the fixation metrics noise. SALICON has ~60 observers
+# per image, tens of fixations each.
+MIN_FIXATIONS = 10
+
 
 def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Path | None],
                      fixations: Path | None, fixation_format: str,
-                     outputs: dict[str, Path], workers: int = 1) -> int:
+                     outputs: dict[str, Path], workers: int = 1,
+                     min_fixations: int = MIN_FIXATIONS) -> int:
     """Write ``outputs[id]`` (``.npz``) for every stale image of the batch.
 
     Each record holds ``shape`` (image H, W), ``points`` ``(M, 2)`` int32 0-based
     (row, col) fixations inside the image, ``n_dropped`` (outside, dropped),
-    ``map`` uint8 ground truth at image size (absent when there is neither an
-    official map nor a fixation), ``map_source`` and ``warnings``.
+    ``n_nonfinite`` (NaN or infinite, dropped), ``map`` uint8 ground truth at image size (absent when there is neither an
+    official map nor a fixation), ``map_source``, ``warnings`` and
+    ``degenerate`` (see :func:`truth_degenerate`; ``min_fixations`` applies
+    only when the dataset has a fixation source).
     """
-    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0})
+    # "reader" 2: EXIF orientation, declared sizes and non-finite fixations (issue 14).
+    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0, "reader": 2,
+                      "min_fixations": min_fixations})
     parsed: dict[str, np.ndarray] | None = None
+    declared: dict[str, tuple[int, int]] = {}
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
     def sources(i: str) -> list[Path]:
         return [p for p in (images[i], maps.get(i), fixations) if p is not None]
 
     def compute(batch: list[str]) -> None:
-        nonlocal parsed
+        nonlocal parsed, declared
         with parsing:
             if parsed is None and fixations is not None:
-                parsed = load_fixations(fixations, fixation_format, ids)
+                parsed, declared = load_fixation_source(fixations, fixation_format, ids)
         for i in batch:
             notes: list[str] = []
             record: dict[str, Any] = {"fingerprint": fp, "error": ""}
             try:
                 shape = image_shape(images[i])
+                size_error = declared_size_error(images[i], shape, declared.get(i), fixations)
             except ImageReadError as err:
-                record.update(error=str(err),
+                size_error = str(err)
+            if size_error:
+                record.update(error=size_error,
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
-                              n_dropped=0, map_source="", warnings="")
+                              n_dropped=0, n_nonfinite=0, map_source="", warnings="")
                 save_npz(outputs[i], **record)
                 continue
             pts = parsed.get(i) if parsed is not None else None
+            nonfinite = 0
+            if pts is not None:
+                pts, nonfinite = finite_points(pts)
+            if nonfinite:
+                notes.append(f"{nonfinite} non-finite fixations (NaN or infinite) dropped")
             kept, dropped = valid_points(pts, shape) if pts is not None else (
                 np.zeros((0, 2), np.int64), 0)
             if dropped:
@@ -92,16 +129,67 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                     gt = bilinear_resize(gt, shape)
             elif len(kept):
                 gt, source = saliency_from_fixations(kept, shape), "fixations"
+            degenerate = truth_degenerate(shape, gt, len(kept),
+                                          min_fixations if fixations is not None else 0)
+            notes.extend(degenerate)
             for note in notes:
                 log.warning("%s: %s", i, note)
             record.update(shape=np.array(shape), points=kept.astype(np.int32), n_dropped=dropped,
-                          map_source=source, warnings="; ".join(notes))
+                          n_nonfinite=nonfinite, map_source=source, warnings="; ".join(notes),
+                          degenerate="; ".join(degenerate))
             if gt is not None:
                 record["map"] = np.round(np.clip(gt, 0, 1) * 255).astype(np.uint8)
             save_npz(outputs[i], **record)
 
     return run_stale(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), compute,
                      chunk=64, what="ground truth", workers=workers)
+
+
+def truth_degenerate(shape: tuple[int, int], gt: np.ndarray | None, n_fixations: int,
+                     min_fixations: int) -> list[str]:
+    """Why an image's ground truth makes it degenerate (empty list: it does not).
+
+    An image with a side under :data:`MIN_IMAGE_SIDE`; a ground-truth map that
+    is constant (every metric of it is undefined or meaningless); fewer than
+    ``min_fixations`` fixations inside the image (0 turns this check off).
+    """
+    why = []
+    if min(shape) < MIN_IMAGE_SIDE:
+        why.append(f"degenerate: image is {shape[0]}x{shape[1]}, a side under the "
+                   f"{MIN_IMAGE_SIDE} px the detector needs")
+    if gt is not None and float(np.max(gt)) == float(np.min(gt)):
+        why.append(f"degenerate: constant ground-truth map (every pixel {float(np.max(gt)):g})")
+    if n_fixations < min_fixations:
+        why.append(f"degenerate: {n_fixations} fixations in the image, fewer than "
+                   f"evaluation.min_fixations ({min_fixations})")
+    return why
+
+
+def declared_size_error(image: Path, shape: tuple[int, int], declared: tuple[int, int] | None,
+                        source: Path | None) -> str:
+    """"" when ``declared`` (the ``(H, W)`` the fixation source gives the image)
+    is None or matches ``shape`` (the image as displayed), else the error.
+
+    A mismatch that a transpose explains says so, and whether the image's
+    EXIF orientation tag is what turns it (the fixations were then recorded
+    on the stored, unrotated pixels); any other names both sizes. Either is an
+    error, not a warning: fixations on a differently shaped image cannot be
+    trusted to land on what was looked at.
+    """
+    if declared is None or tuple(declared) == tuple(shape):
+        return ""
+    h, w = shape
+    dh, dw = declared
+    if (dh, dw) == (w, h):
+        orientation = image_orientation(image)
+        why = (f"its EXIF orientation tag ({orientation}) turns the stored {w}x{h} pixels for "
+               f"display, and the fixations fit the stored orientation"
+               if orientation in TRANSPOSING_ORIENTATIONS else
+               "the image is transposed (turned by 90 degrees) relative to its fixations")
+        return (f"{image} is {h}x{w} (HxW, as displayed) but {source} declares {dh}x{dw}: {why}; "
+                f"fix the image or the fixation file")
+    return (f"{image} is {h}x{w} (HxW, as displayed) but {source} declares {dh}x{dw} for it; "
+            f"the fixations belong to a differently sized image")
 
 
 def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
@@ -217,6 +305,8 @@ def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,
 def _truth_fields(truth: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"status": "ok", "error": "", "warnings": str(truth.get("warnings", "")),
             "n_fixations": len(truth["points"]), "n_dropped": int(truth["n_dropped"]),
+            "n_nonfinite": int(truth.get("n_nonfinite", 0)),
+            "degenerate": str(truth.get("degenerate", "")),
             "map_source": str(truth["map_source"])}
 
 
@@ -263,6 +353,7 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))
         return record
+    _add_cam_notes(record, cam)
     shape = tuple(truth["map"].shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -271,6 +362,19 @@ def evaluate_image(cam: dict[str, np.ndarray], truth: dict[str, np.ndarray], sig
         rows, cols = cam_resampling(cam["cam"].shape, extent, shape, offset)
         smooth = gaussian_smooth_factored(rows, cam["cam"], cols, sigma)
         return _score(record, raw, smooth, truth, stats, image, seed)
+
+
+def _add_cam_notes(record: dict[str, Any], cam: dict[str, np.ndarray]) -> None:
+    """Add the CAM's own warnings (a downscale, say) and, for a CAM with fewer
+    than 2 cells along a side (no spatial structure there), a ``degenerate``
+    reason to ``record``'s ``warnings`` and ``degenerate``."""
+    notes = [str(cam.get("warnings", ""))]
+    h, w = cam["cam"].shape[:2]
+    if min(h, w) < 2:
+        reason = f"degenerate: CAM of {h}x{w} cells, no spatial structure"
+        record["degenerate"] = "; ".join(r for r in (record["degenerate"], reason) if r)
+        notes.append(reason)
+    record["warnings"] = "; ".join(n for n in (record["warnings"], *notes) if n)
 
 
 def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: float,

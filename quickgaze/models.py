@@ -73,14 +73,39 @@ def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.
         path = Path(weights)
         if not path.is_file():
             raise WeightsUnavailableError(f"weights file '{path}' does not exist")
+        state = load_checkpoint(path, f"weights file '{path}' is not a state_dict of "
+                                      f"{model_name}", "Export it again from the model.")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except Exception as err:
             raise WeightsUnavailableError(
                 f"weights file '{path}' is not a state_dict of {model_name}: {err}"
             ) from err
     return model.eval()
+
+
+def load_checkpoint(path: Path, problem: str, advice: str) -> dict[str, torch.Tensor]:
+    """A state_dict read with ``torch.load(weights_only=True)``.
+
+    A file that does not load (corrupt, truncated, not a checkpoint, or a
+    pickle of more than tensors) raises WeightsUnavailableError: ``problem``
+    (what the file is not), that it is not a valid checkpoint, and ``advice``.
+    torch's own message is not repeated: it advises turning the safe loader
+    off, which would run arbitrary code from an untrusted file.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types; its advice is dropped
+        raise WeightsUnavailableError(
+            f"{problem}: not a valid PyTorch checkpoint ({type(err).__name__}): it is corrupt, "
+            f"truncated, not a checkpoint, or holds more than tensors. quickgaze reads only "
+            f"state_dicts (torch.save(model.state_dict(), path)) and never unpickles arbitrary "
+            f"objects. {advice}"
+        ) from None
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"{problem}: it holds a {type(state).__name__}, not a "
+                                      f"state_dict. {advice}")
+    return state
 
 
 # Seconds a stalled download connection may stay silent before it fails.
@@ -93,13 +118,8 @@ def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
     weights = coco_weights(model_name)
     target = coco_checkpoint_path(model_name)
     if target.is_file():
-        try:
-            return torch.load(target, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise WeightsUnavailableError(
-                f"cached COCO weights '{target}' cannot be read ({type(err).__name__}: {err}); "
-                f"delete it and download {weights.url} again"
-            ) from err
+        return load_checkpoint(target, f"cached COCO weights '{target}' cannot be read",
+                               f"Delete it and download {weights.url} again.")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:

@@ -66,19 +66,32 @@ def metrics_table(paths: Iterable[str | os.PathLike],
     return table.sort_values("image", kind="stable").reset_index(drop=True)
 
 
-def ranking(table: pd.DataFrame, metric: str, n: int) -> pd.DataFrame:
+def rankable(table: pd.DataFrame, exclude_degenerate: bool = True) -> pd.DataFrame:
+    """``table`` without its degenerate rows (a non-empty ``degenerate``
+    column, see :func:`quickgaze.jobs.truth_degenerate`) when
+    ``exclude_degenerate``; tables without the column are returned whole."""
+    if not exclude_degenerate or "degenerate" not in table.columns:
+        return table
+    flagged = table["degenerate"].fillna("").astype(str) != ""
+    return table[~flagged]
+
+
+def ranking(table: pd.DataFrame, metric: str, n: int,
+            exclude_degenerate: bool = True) -> pd.DataFrame:
     """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
     by ``metric``.
 
     Best follows :func:`quickgaze.metrics.better_direction`: the highest values
     for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
-    rows with a finite value rank; ties keep image-id order. Columns:
+    rows with a finite value rank, and by default no degenerate row
+    (:func:`rankable`); ties keep image-id order. Columns:
     ``group`` (top, middle, bottom), ``rank`` (1 = best), ``image``,
     ``metric``, ``value``, ``weights_label``.
     """
     check_metric(table, metric, "ranking")
     if n < 1:
         raise ValueError(f"ranking: n must be >= 1, got {n}")
+    table = rankable(table, exclude_degenerate)
     if "weights_label" not in table.columns:
         table = table.assign(weights_label="")
     values = pd.to_numeric(table[metric], errors="coerce").astype(float)
@@ -123,16 +136,18 @@ def check_metric(table: pd.DataFrame, metric: str, where: str) -> None:
 
 
 def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, summary_csv: str,
-                           metric: str, n: int, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
+                           metric: str, n: int, n_boot: int, seed: int,
+                           exclude_degenerate: bool = True) -> dict[str, pd.DataFrame]:
     """Ranking (top/middle/bottom ``n`` by ``metric``), deciles of ``metric`` and the
     summary (bootstrap CI of the mean, ``n_boot`` resamples, ``seed``) of every metric
     and of the explained variance, from one per-image table. Returns the three tables."""
     table = pd.read_parquet(parquet)
     check_metric(table, metric, parquet)
-    ranked = ranking(table, metric, n)
+    ranked = ranking(table, metric, n, exclude_degenerate)
     if ranked.empty:
-        raise ValueError(f"{parquet}: no image with status ok and a finite {metric} "
-                         f"({len(table)} images; see the table's error column)")
+        raise ValueError(f"{parquet}: no image with status ok, a finite {metric} and (with "
+                         f"ranking.exclude_degenerate) not degenerate ({len(table)} images; "
+                         f"see the table's error and degenerate columns)")
     ok = table[table["status"] == "ok"]
     dec = stats.deciles(ok[metric]).assign(metric=metric)
     columns = metric_columns(table) + [c for c in ("explained_variance",) if c in table]
@@ -191,7 +206,7 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
 
 
 def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: str,
-                    n: int) -> pd.DataFrame:
+                    n: int, exclude_degenerate: bool = True) -> pd.DataFrame:
     """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score.
 
     Columns: ``rank`` (in the reference, 1 = best, see :func:`ranking`),
@@ -206,7 +221,7 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
         raise KeyError(f"deep-dive reference '{reference}' is not one of: {', '.join(tables)}")
     for name, t in tables.items():
         check_metric(t, metric, f"deep dive ({name})")
-    ranked = ranking(tables[reference], metric, n)
+    ranked = ranking(tables[reference], metric, n, exclude_degenerate)
     bottom = ranked[ranked["group"] == "bottom"].sort_values("rank", ascending=False)
     scores = stats.aligned_scores(tables, metric)
     out = scores.reindex(bottom["image"]).reset_index(names="image")

@@ -13,6 +13,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
 NAME = DATASET.get("name") or DATASET["kind"]
+# Names used in output paths (also constrained by the schema): results/, logs/, resources/ only.
+datasets.check_path_names({"dataset.name": NAME, **{f"variants.{v}": v for v in config["variants"]},
+                           **{f"dataset.salicon.archives.{p}": p for p in
+                              DATASET.get("salicon", {}).get("archives", {})}})
 RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
@@ -182,7 +186,10 @@ DEMO_PARAMS = {
     "n_images": len(IMAGE_IDS),
     "seed": lookup(dpath="dataset/demo/seed", within=config, default=0),
 }
-GROUND_TRUTH_PARAMS = {"fixation_format": DATASET.get("fixation_format", "auto")}
+GROUND_TRUTH_PARAMS = {
+    "fixation_format": DATASET.get("fixation_format", "auto"),
+    "min_fixations": lookup(dpath="evaluation/min_fixations", within=config, default=10),
+}
 EVALUATION_PARAMS = {"sigma": config["evaluation"]["sigma"], "seed": config["seed"]}
 FIXATION_STATS_PARAMS = {
     "ids": IMAGE_IDS,
@@ -210,6 +217,7 @@ ANALYSIS_PARAMS = {
     "n": RANKING["n"],
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],
+    "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
 COMPARE_PARAMS = {
     "names": SCORED,
@@ -224,6 +232,7 @@ DEEP_DIVE_PARAMS = {
     "reference": REFERENCE,
     "metric": RANKING["metric"],
     "n": RANKING["n"],
+    "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
 
 

@@ -12,6 +12,7 @@ out = write_variant_analysis(
     n=snakemake.params.n,
     n_boot=snakemake.params.n_boot,
     seed=snakemake.params.seed,
+    exclude_degenerate=snakemake.params.exclude_degenerate,
 )
 write_deciles_plot(out["deciles"], snakemake.params.metric, snakemake.wildcards.scored,
                    snakemake.output.plot)

@@ -9,4 +9,5 @@ write_deep_dive_outputs(
     n=snakemake.params.n,
     table_csv=snakemake.output.table,
     outdir=snakemake.output.figures,
+    exclude_degenerate=snakemake.params.exclude_degenerate,
 )

@@ -13,4 +13,5 @@ ground_truth_job(
     fixation_format=snakemake.params.fixation_format,
     outputs=dict(zip(ids, map(Path, snakemake.output))),
     workers=snakemake.threads,
+    min_fixations=snakemake.params.min_fixations,
 )
