@@ -91,11 +91,18 @@ def test_tables_have_the_expected_shape(study):
     paired = pd.read_csv(cmp / "paired.csv")
     n_pairs = len(scored) * (len(scored) - 1) // 2
     assert len(paired) == n_pairs * len(metrics)
-    assert paired["p_value"].between(0, 1).all() and (paired["n_pairs"] == N_IMAGES).all()
-    assert (paired["p_holm"] >= paired["p_value"]).all() and paired["q_bh"].between(0, 1).all()
+    assert (paired["n_pairs"] == N_IMAGES).all()
+    # A Wilcoxon p-value exists exactly where some paired difference is not zero
+    # (two variants can give the same map on every image: then no test, NaN).
+    tested = paired["p_value"].notna()
+    assert paired.loc[tested, "p_value"].between(0, 1).all()
+    assert (paired.loc[~tested, ["mean_diff", "ci_low", "ci_high"]] == 0).all().all()
+    assert tested.sum() > len(paired) // 2
+    assert (paired.loc[tested, "p_holm"] >= paired.loc[tested, "p_value"]).all()
+    assert paired.loc[tested, "q_bh"].between(0, 1).all()
     assert list(paired["direction"]) == [better_direction(m) for m in paired["metric"]]
     flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
-    assert flips.loc["plain", "share_flipped"] == 0  # policy none never flips
+    assert flips.loc["plain", "share_flipped"] == 0  # policy svd is the reference
     assert flips.loc[list(BASELINES), "share_flipped"].isna().all()  # no CAM, no sign
     dive = pd.read_csv(cmp / "deep_dive.csv")
     assert len(dive) == N_RANK and set(dive["best"]) <= set(VARIANTS)
