@@ -633,22 +633,44 @@ def cam_from_projection(proj: torch.Tensor) -> torch.Tensor:
 def compute_cams(model: nn.Module, images: list[np.ndarray] | list[torch.Tensor],
                  settings: CamSettings, device: torch.device,
                  method: str = "auto") -> list[CamResult]:
-    """EigenCAM of a batch of ``(H, W, 3)`` uint8 RGB images (any sizes).
+    """EigenCAM of a batch of ``(H, W, 3)`` uint8 RGB images (any sizes): one
+    variant of :func:`compute_variant_cams`."""
+    return compute_variant_cams(model, images, [settings], device, method=method)[0]
 
-    One forward of the transform and backbone + FPN for the whole batch, then
-    one PCA per image on its own (optionally padding-cropped) grid, without
-    forming the fused activation matrix when it is large (see
-    :func:`top_principal_projection`; ``method`` is passed on). An image whose
-    activations are not finite gets a result with ``error`` set.
+
+@torch.inference_mode()
+def compute_variant_cams(model: nn.Module, images: list[np.ndarray] | list[torch.Tensor],
+                         variants: list[CamSettings], device: torch.device,
+                         wanted: list[list[bool]] | None = None,
+                         method: str = "auto") -> list[list[CamResult | None]]:
+    """EigenCAMs of several variants of a batch of ``(H, W, 3)`` uint8 RGB images
+    from one forward.
+
+    One forward of the transform and backbone + FPN for the whole batch (the
+    variants must share ``input_scale``: a ValueError otherwise), then each
+    variant's fusion, PCA and sign policy per image on the shared features,
+    without forming the fused activation matrix when it is large (see
+    :func:`top_principal_projection`; ``method`` is passed on). ``wanted[v][k]``
+    false skips variant ``v`` of image ``k`` (its result is None). Returns one
+    list per variant, in image order. An image whose activations are not
+    finite gets a result with ``error`` set.
     """
+    scales = {s.input_scale for s in variants}
+    if len(scales) != 1:
+        raise ValueError(f"variants of one forward must share input_scale; got {sorted(scales)}")
     tensors = [to_tensor(im, device) for im in images]
-    features, sizes, padded = fpn_features(model, tensors, settings.input_scale)
-    levels, grid = select_levels(features, settings.levels, settings.grid)
+    features, sizes, padded = fpn_features(model, tensors, variants[0].input_scale)
+    out: list[list[CamResult | None]] = []
     # Many small operations per image: one thread is faster, and far faster on a
     # loaded machine (0.3 s against 0.5-2 s per image at the finest grid on 2 cores).
     with single_thread():
-        return [image_cam(OrderedDict((k, features[k][i]) for k in levels), grid, size, padded,
-                          settings, method) for i, size in enumerate(sizes)]
+        for v, settings in enumerate(variants):
+            levels, grid = select_levels(features, settings.levels, settings.grid)
+            out.append([
+                image_cam(OrderedDict((k, features[k][i]) for k in levels), grid, size, padded,
+                          settings, method) if wanted is None or wanted[v][i] else None
+                for i, size in enumerate(sizes)])
+    return out
 
 
 def image_cam(features: OrderedDict[str, torch.Tensor], grid: str, size: tuple[int, int],

@@ -25,6 +25,7 @@ from quickgaze.cam import (
     apply_sign_policy,
     cam_from_projection,
     compute_cams,
+    compute_variant_cams,
     fpn_features,
     grid_geometry,
     minmax,
@@ -520,3 +521,26 @@ def test_cropped_cam_lands_where_its_features_came_from(grid, input_scale):
         (BumpBackbone.rows, BumpBackbone.cols), scale)]
     found = np.argwhere(cam >= 0.5).mean(axis=0)
     assert np.abs(found - expected).max() <= 1.0, (found, expected, res.extent, res.offset)
+
+
+def test_variants_of_one_forward_equal_their_own_runs():
+    """Forward groups: every variant's CAM from shared features is the CAM it gets
+    alone; unwanted (variant, image) pairs are skipped; mixed input scales refuse."""
+    model = IntensityDetector().eval()
+    model.backbone = BumpBackbone()
+    images = [square_image(True)[0], square_image(False)[0]]
+    variants = [CamSettings(grid="pool", crop_padding=False),
+                CamSettings(grid="pool", sign_policy="mean_activation"),
+                CamSettings(grid="0", levels=("0", "1"), sign_policy="max_abs")]
+    wanted = [[True, True], [False, True], [True, False]]
+    together = compute_variant_cams(model, images, variants, CPU, wanted)
+    for v, settings in enumerate(variants):
+        alone = compute_cams(model, images, settings, CPU)
+        for k in range(2):
+            if not wanted[v][k]:
+                assert together[v][k] is None
+                continue
+            np.testing.assert_array_equal(together[v][k].cam, alone[k].cam)
+            assert together[v][k].sign_flipped == alone[k].sign_flipped
+    with pytest.raises(ValueError, match="share input_scale"):
+        compute_variant_cams(model, images, [variants[0], CamSettings(input_scale="native")], CPU)
