@@ -74,12 +74,15 @@ def cam_threads():
     """Threads of a CAM job: `cam_threads`; by default every core Snakemake was
     given on the CPU (it sets OMP_NUM_THREADS to a job's threads, so 1 would halve
     the forward), and at most 4 with an explicit CUDA device, whose forward needs
-    few, so that evaluation jobs run on the other cores meanwhile."""
+    few, so that evaluation jobs run on the other cores meanwhile. Without
+    --cores (a cluster executor, or `--report`, `--unlock`, `--dag`, `--summary`,
+    which run no job) 4: `workflow.cores` would stop the parse there."""
     if config.get("cam_threads"):
         return config["cam_threads"]
+    cores = workflow.resource_settings.cores or 4
     if str(config["device"]).startswith("cuda"):
-        return min(4, workflow.cores)
-    return workflow.cores
+        return min(4, cores)
+    return cores
 
 
 # Threads of a ground-truth, evaluation or baseline batch job: numpy and scipy
