@@ -25,10 +25,14 @@ def cam_params(variant: dict[str, Any], seed: int) -> dict[str, Any]:
     params = {k: variant[k] for k in keys}
     params["seed"] = seed
     params["engine"] = ENGINE_VERSION
-    if params["weights"] not in ("coco", "none"):
-        p = Path(params["weights"])
-        params["weights_file"] = [p.stat().st_size, p.stat().st_mtime] if p.exists() else None
     return params
+
+
+def weights_source(variant: dict[str, Any]) -> dict[str, Path]:
+    """A local weights file as an input of every CAM record (its content identity is
+    stored, see :func:`quickgaze.batch.is_fresh`); none for ``coco`` and ``none``."""
+    weights = variant["weights"]
+    return {} if weights in ("coco", "none") else {"weights": Path(weights)}
 
 
 def cam_settings(variant: dict[str, Any]) -> CamSettings:
@@ -78,7 +82,10 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     fp = fingerprint(cam_params(variant, seed))
     label = weights_label(variant["weights"])
     settings = cam_settings(variant)
-    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, [images[i]]), "CAM forward")
+    def sources(i: str) -> dict[str, Path | None]:
+        return {"image": images[i], **weights_source(variant)}
+
+    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), "CAM forward")
     progress = Progress("CAM forward", len(stale))
     if not stale:
         return progress.finish()
@@ -89,14 +96,14 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
         for i, _, err in batch:
             if err:
                 log.warning("%s: %s", i, err)
-                save_npz(outputs[i], error=err, fingerprint=fp, weights_label=label)
+                save_npz(outputs[i], inputs=sources(i), error=err, fingerprint=fp, weights_label=label)
         good = [(i, img) for i, img, err in batch if not err]
         if good:
             results = compute_cams(model, [img for _, img in good], settings, dev)
             for (i, img), res in zip(good, results):
                 if res.error:
                     log.warning("%s: %s", i, res.error)
-                save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
+                save_npz(outputs[i], inputs=sources(i), cam=res.cam, extent=np.array(res.extent),
                          explained_variance=res.explained_variance,
                          sign_flipped=res.sign_flipped, image_shape=np.array(img.shape[:2]),
                          error=res.error, fingerprint=fp, weights_label=label)

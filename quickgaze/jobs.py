@@ -56,8 +56,8 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
     parsed: dict[str, np.ndarray] | None = None
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
-    def sources(i: str) -> list[Path]:
-        return [p for p in (images[i], maps.get(i), fixations) if p is not None]
+    def sources(i: str) -> dict[str, Path | None]:
+        return {"image": images[i], "map": maps.get(i), "fixations": fixations}
 
     def compute(batch: list[str]) -> None:
         nonlocal parsed
@@ -73,7 +73,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                 record.update(error=str(err),
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
                               n_dropped=0, map_source="", warnings="")
-                save_npz(outputs[i], **record)
+                save_npz(outputs[i], inputs=sources(i), **record)
                 continue
             pts = parsed.get(i) if parsed is not None else None
             kept, dropped = valid_points(pts, shape) if pts is not None else (
@@ -98,7 +98,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                           map_source=source, warnings="; ".join(notes))
             if gt is not None:
                 record["map"] = np.round(np.clip(gt, 0, 1) * 255).astype(np.uint8)
-            save_npz(outputs[i], **record)
+            save_npz(outputs[i], inputs=sources(i), **record)
 
     return run_stale(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), compute,
                      chunk=64, what="ground truth", workers=workers)

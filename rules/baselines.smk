@@ -32,6 +32,7 @@ for baseline in BASELINES:
                 params=evaluation_params,
             output:
                 metrics=update([metrics_path(baseline, i) for i in ids]),
+                done=touch(done_path(f"baseline_{baseline}_{batch}")),
             params:
                 ids=ids,
                 baseline=baseline,

@@ -17,7 +17,8 @@ for variant in VARIANTS:
                 images=[image_path(i) for i in ids],
                 params=cam_params,
             output:
-                update([cam_path(variant, i) for i in ids]),
+                cams=update([cam_path(variant, i) for i in ids]),
+                done=touch(done_path(f"cam_{variant}_{batch}")),
             params:
                 ids=ids,
                 **cam_variant_params(variant),

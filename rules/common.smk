@@ -23,7 +23,7 @@ SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared 
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", "params", *BASELINES} & set(VARIANTS)
+_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES} & set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
                      "(baselines, or results/<dataset>/<name>/ would collide)")
@@ -120,6 +120,25 @@ def fixation_source():
     if DATASET["kind"] == "demo":
         return f"{RESOURCES}/fixations.json"
     return str(LAYOUT.fixations) if LAYOUT.fixations is not None else None
+
+
+def done_path(rule):
+    """A batch job's completion stamp, which Snakemake deletes before the job runs and
+    touches when it succeeds. After a failed job Snakemake restores the batch's
+    update() files from backups with new dates, which would make them look current;
+    the missing stamp makes the next plain run redo the job, which then decides per
+    image by content (quickgaze.batch.is_fresh)."""
+    return f"{RESULTS}/done/{rule}"
+
+
+def batch_rules():
+    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk)."""
+    for batch in BATCHES:
+        yield f"ground_truth_{batch}"
+        for v in VARIANTS:
+            yield from (f"cam_{v}_{batch}", f"evaluate_{v}_{batch}")
+        for b in BASELINES:
+            yield f"baseline_{b}_{batch}"
 
 
 def truth_path(image):
@@ -271,6 +290,8 @@ def all_targets():
         # need none (their jobs are in the DAG through the tables), and naming
         # all 30,000 of a 5000-image study costs seconds of DAG building.
         *missing(per_image_files()),
+        # A missing stamp is a failed batch job to redo (see done_path).
+        *missing(done_path(r) for r in batch_rules()),
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),

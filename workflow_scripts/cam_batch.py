@@ -8,7 +8,7 @@ ids = snakemake.params.ids
 cam_job(
     ids,
     images=dict(zip(ids, map(Path, snakemake.input.images))),
-    outputs=dict(zip(ids, map(Path, snakemake.output))),
+    outputs=dict(zip(ids, map(Path, snakemake.output.cams))),
     variant=dict(snakemake.params.variant),
     device=snakemake.params.device,
     seed=snakemake.params.seed,

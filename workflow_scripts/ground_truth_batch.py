@@ -11,6 +11,6 @@ ground_truth_job(
     maps={i: Path(p) if p else None for i, p in snakemake.params.maps.items()},
     fixations=Path(snakemake.input.fixations[0]) if snakemake.input.fixations else None,
     fixation_format=snakemake.params.fixation_format,
-    outputs=dict(zip(ids, map(Path, snakemake.output))),
+    outputs=dict(zip(ids, map(Path, snakemake.output.truths))),
     workers=snakemake.threads,
 )
