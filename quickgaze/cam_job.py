@@ -10,22 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from quickgaze.batch import Progress, fingerprint, is_fresh, save_npz, stale_items
-from quickgaze.cam import ENGINE_VERSION, CamSettings, compute_cams
+from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
+from quickgaze.cam import CamSettings, compute_cams
 from quickgaze.io import ImageReadError, read_rgb
 from quickgaze.models import build_detector, resolve_device
+from quickgaze.stages import stage_fingerprint
 from quickgaze.weights import weights_label
 
 log = logging.getLogger("quickgaze")
-
-
-def cam_params(variant: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The parameters a CAM depends on (its fingerprint), from a variant block."""
-    keys = ("model", "weights", "input_scale", "levels", "grid", "sign_policy", "crop_padding")
-    params = {k: variant[k] for k in keys}
-    params["seed"] = seed
-    params["engine"] = ENGINE_VERSION
-    return params
 
 
 def weights_source(variant: dict[str, Any]) -> dict[str, Path]:
@@ -79,7 +71,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     ``explained_variance``, ``sign_flipped``, ``image_shape``,
     ``weights_label``, ``error``. Returns the number of stale images.
     """
-    fp = fingerprint(cam_params(variant, seed))
+    fp = stage_fingerprint("cam", {"variant": variant, "seed": seed})
     label = weights_label(variant["weights"])
     settings = cam_settings(variant)
     def sources(i: str) -> dict[str, Path | None]:

@@ -26,7 +26,6 @@ from quickgaze.baselines import (
     save_fixation_stats,
 )
 from quickgaze.batch import (
-    fingerprint,
     input_tokens,
     is_fresh,
     load_npz,
@@ -38,6 +37,7 @@ from quickgaze.io import ImageReadError, image_shape, read_map, write_json, writ
 from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
+from quickgaze.stages import stage_fingerprint
 
 log = logging.getLogger("quickgaze")
 
@@ -52,7 +52,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
     ``map`` uint8 ground truth at image size (absent when there is neither an
     official map nor a fixation), ``map_source`` and ``warnings``.
     """
-    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0})
+    fp = stage_fingerprint("ground_truth", {"fixation_format": fixation_format})
     parsed: dict[str, np.ndarray] | None = None
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
@@ -141,7 +141,8 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     a 1x1 placeholder PNG.
     """
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest})
+    fp = stage_fingerprint("evaluation", {"sigma": sigma, "seed": seed},
+                           data={"stats": fixation_context.digest})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
@@ -170,8 +171,8 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
     the baseline map as the raw map. No PNG is written (the map is the same
     for every image of a size)."""
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
-                      "baseline": baseline})
+    fp = stage_fingerprint("baseline", {"sigma": sigma, "seed": seed, "baseline": baseline},
+                           data={"stats": fixation_context.digest})
 
     def compute(batch: list[str]) -> None:
         for i in batch:

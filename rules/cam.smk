@@ -6,7 +6,8 @@
 
 
 for variant in VARIANTS:
-    cam_params = params_file(f"cam_{variant}", cam_variant_params(variant))  # once per variant
+    # once per variant, not per batch
+    cam_params = params_file("cam", cam_variant_params(variant), f"cam_{variant}")
 
     for batch, ids in BATCHES.items():
 

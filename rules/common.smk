@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from quickgaze import baselines, datasets
+from quickgaze import baselines, datasets, stages
 from quickgaze.io import atomic_path
 
 
@@ -54,16 +54,19 @@ IMAGE_FILES = (
 )
 
 
-def params_file(name, params):
-    """``params`` as ``results/<dataset>/params/<name>.json``, rewritten only when they change.
+def params_file(stage, params, name=None):
+    """What ``stage`` depends on (quickgaze.stages.dependencies: ``params`` and the
+    hash of its code) as ``results/<dataset>/params/<name or stage>.json``,
+    rewritten only when it changes.
 
-    Rules take this file as an input, so a changed parameter reruns them through
-    its modification time alone. The profiles run Snakemake with --drop-metadata
+    Rules take this file as an input, so a changed parameter or code reruns them
+    through its modification time alone; the jobs' per-image fingerprints come
+    from the same definition (quickgaze.stages.stage_fingerprint). The profiles run Snakemake with --drop-metadata
     and --rerun-triggers mtime: its per-output records repeat a batch job's
     inputs in every file (1.4 GB, 40 s of a no-op rerun at 5000 images).
     """
-    path = Path(RESULTS, "params", f"{name}.json")
-    text = json.dumps(params, indent=1, sort_keys=True)
+    path = Path(RESULTS, "params", f"{name or stage}.json")
+    text = json.dumps(stages.dependencies(stage, params), indent=1, sort_keys=True)
     if not path.exists() or path.read_text() != text:
         with atomic_path(path) as tmp:
             tmp.write_text(text)
