@@ -15,7 +15,7 @@ from quickgaze.cam import CamSettings, compute_cams
 from quickgaze.io import ImageReadError, read_rgb
 from quickgaze.models import build_detector, resolve_device
 from quickgaze.stages import stage_fingerprint
-from quickgaze.weights import weights_label
+from quickgaze.weights import local_weights, weights_label
 
 log = logging.getLogger("quickgaze")
 
@@ -23,8 +23,8 @@ log = logging.getLogger("quickgaze")
 def weights_source(variant: dict[str, Any]) -> dict[str, Path]:
     """A local weights file as an input of every CAM record (its content identity is
     stored, see :func:`quickgaze.batch.is_fresh`); none for ``coco`` and ``none``."""
-    weights = variant["weights"]
-    return {} if weights in ("coco", "none") else {"weights": Path(weights)}
+    path = local_weights(variant["weights"])
+    return {} if path is None else {"weights": path}
 
 
 def cam_settings(variant: dict[str, Any]) -> CamSettings:

@@ -16,6 +16,7 @@ for variant in VARIANTS:
                 f"cam_{variant}_{batch}"
             input:
                 images=[image_path(i) for i in ids],
+                weights=weights_input(variant),
                 params=cam_params,
             output:
                 cams=update([cam_path(variant, i) for i in ids]),

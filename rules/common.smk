@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from quickgaze import baselines, datasets, stages
+from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
 
@@ -241,6 +242,13 @@ DEEP_DIVE_PARAMS = {
 
 def cam_variant_params(variant):
     return {"variant": VARIANTS[variant], "seed": config["seed"]}
+
+
+def weights_input(variant):
+    """A variant's local weights file as a CAM rule input, so that replacing it reruns
+    the variant's CAM jobs (none for coco and none)."""
+    path = local_weights(VARIANTS[variant]["weights"])
+    return [] if path is None else [str(path)]
 
 
 def missing(paths):

@@ -4,6 +4,7 @@ where dates lie: a batch job killed part-way on an incremental run."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -66,3 +67,37 @@ def test_cam_job_killed_on_an_incremental_run_then_a_plain_rerun_equals_a_clean_
 
     snakemake(work)  # a plain rerun
     assert differing(per_image_files(work), expected) == []
+
+
+def cam_records(work: Path) -> dict[str, object]:
+    return {p.name: content(p) for p in sorted((work / "results/demo/fast/cam").iterdir())}
+
+
+def computed_cams(work: Path) -> int:
+    log = work / "logs/demo/fast/cam/b0000.log"
+    return int(log.read_text().rsplit("CAM forward: computed ", 1)[1].split()[0])
+
+
+def test_a_local_weights_file_replaced_in_place_reruns_its_cams_and_a_touch_does_not(tmp_path):
+    import torch
+
+    from quickgaze.models import build_detector
+
+    weights = tmp_path / "detector.pth"
+
+    def save(seed: int) -> None:
+        torch.save(build_detector(FAST_VARIANT["model"], "none", seed).state_dict(), weights)
+
+    save(1)
+    write_config(tmp_path, {"dataset": {"demo": {"n_images": 2}}, "batch_size": 2,
+                            "ranking": {"n": 1, "bootstrap": 200}},
+                 replace_variants={"fast": {**FAST_VARIANT, "weights": str(weights)}})
+    snakemake(tmp_path)
+    first = cam_records(tmp_path)
+    os.utime(weights)  # touched, same bytes: the job runs, no image is recomputed
+    snakemake(tmp_path)
+    assert computed_cams(tmp_path) == 0 and cam_records(tmp_path) == first
+    save(2)  # replaced in place
+    snakemake(tmp_path)
+    assert computed_cams(tmp_path) == 2
+    assert all(cam_records(tmp_path)[k]["cam"] != first[k]["cam"] for k in first)
