@@ -1,9 +1,14 @@
 # Config validation, image ids, batches and path helpers.
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+# The quickgaze next to this Snakefile, installed or not, as in every job
+# (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
+sys.path.insert(0, workflow.basedir)
 
 from quickgaze import baselines, datasets, stages
 from quickgaze.weights import local_weights

@@ -1,5 +1,7 @@
 import sys
 
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.datasets import DownloadError, download_archive
 
