@@ -62,7 +62,8 @@ STAGES: dict[str, Stage] = {
 }
 
 
-def _imports(module: str) -> set[str]:
+@functools.cache
+def _imports(module: str) -> frozenset[str]:
     """The quickgaze modules ``module`` imports (at any depth of its code)."""
     tree = ast.parse((PACKAGE / f"{module}.py").read_text())
     found: set[str] = set()
@@ -75,7 +76,7 @@ def _imports(module: str) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(a.name.split(".")[1] for a in node.names
                          if a.name.startswith("quickgaze."))
-    return {m for m in found if (PACKAGE / f"{m}.py").is_file()}
+    return frozenset(m for m in found if (PACKAGE / f"{m}.py").is_file())
 
 
 def stage_modules(stage: str) -> list[str]:
@@ -108,10 +109,17 @@ def module_hash(module: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
+@functools.cache
 def code_hash(stage: str) -> str:
     """Hash of the code of a stage (:func:`stage_modules`)."""
     blob = json.dumps({m: module_hash(m) for m in stage_modules(stage)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def clear_caches() -> None:
+    """Forget cached module hashes (for code edited while the process runs: tests)."""
+    for cached in (_imports, module_hash, code_hash):
+        cached.cache_clear()
 
 
 def dependencies(stage: str, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def test_code_hash_ignores_comments_docstrings_and_formatting(tmp_path, monkeypa
     shutil.copytree(REPO / "quickgaze", package, ignore=shutil.ignore_patterns("__pycache__"))
 
     def hashes() -> dict[str, str]:
-        stages.module_hash.cache_clear()
+        stages.clear_caches()
         monkeypatch.setattr(stages, "PACKAGE", package)
         return {s: stages.code_hash(s) for s in stages.STAGES}
 
@@ -44,7 +44,7 @@ def test_code_hash_ignores_comments_docstrings_and_formatting(tmp_path, monkeypa
     after = hashes()
     changed = {s for s in before if before[s] != after[s]}
     assert {"evaluation", "baseline"} <= changed and "cam" not in changed
-    stages.module_hash.cache_clear()
+    stages.clear_caches()
 
 
 def test_dependencies_refuse_parameters_outside_the_stage_definition():
