@@ -5,4 +5,4 @@ The science lives here as plain functions; the Snakemake workflow in the
 repository root only wires them to files.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
