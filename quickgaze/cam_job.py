@@ -74,6 +74,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     fp = stage_fingerprint("cam", {"variant": variant, "seed": seed})
     label = weights_label(variant["weights"])
     settings = cam_settings(variant)
+
     def sources(i: str) -> dict[str, Path | None]:
         return {"image": images[i], **weights_source(variant)}
 
@@ -88,15 +89,16 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
         for i, _, err in batch:
             if err:
                 log.warning("%s: %s", i, err)
-                save_npz(outputs[i], inputs=sources(i), error=err, fingerprint=fp, weights_label=label)
+                save_npz(outputs[i], inputs=sources(i), error=err, fingerprint=fp,
+                         weights_label=label)
         good = [(i, img) for i, img, err in batch if not err]
         if good:
             results = compute_cams(model, [img for _, img in good], settings, dev)
             for (i, img), res in zip(good, results):
                 if res.error:
                     log.warning("%s: %s", i, res.error)
-                save_npz(outputs[i], inputs=sources(i), cam=res.cam, extent=np.array(res.extent),
-                         explained_variance=res.explained_variance,
+                save_npz(outputs[i], inputs=sources(i), cam=res.cam,
+                         extent=np.array(res.extent), explained_variance=res.explained_variance,
                          sign_flipped=res.sign_flipped, image_shape=np.array(img.shape[:2]),
                          error=res.error, fingerprint=fp, weights_label=label)
         progress.advance(len(batch))
