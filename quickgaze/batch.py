@@ -1,21 +1,27 @@
 """Batch jobs that write one file per image, with exact incremental semantics.
 
 A Snakemake job handles a batch of images in one process (the model is
-loaded once), but every image keeps its own output files. Each file carries
-a fingerprint of the parameters and code version that made it; a job
-recomputes only the images whose output is missing, stale (older than a
-source) or made with another fingerprint. The count of recomputed images is
-logged, so "delete k files, rerun, exactly k forward passes" can be checked.
+loaded once), but every image keeps its own output files. Each record stores
+the fingerprint of the parameters and code that made it and the identities
+of the inputs it was made from (:func:`input_tokens`: contents, never
+dates); a job recomputes only the images whose record is missing or whose
+fingerprint or input identities differ from now. Dates cannot decide this:
+Snakemake touches every output of a batch job, and after a failed job it
+restores the ``update()`` outputs from backups with new dates, so restored
+old records look newer than the parameters and images they no longer match.
+The count of recomputed images is logged, so "delete k files, rerun, exactly
+k forward passes" can be checked.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
+import signal
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,7 +53,8 @@ def stored_fingerprint(path: Path) -> str | None:
 
 
 def record_token(path: Path) -> str | None:
-    """The token a per-image ``.npz`` record got when it was written, None if unreadable."""
+    """The content token of a per-image ``.npz`` record (see :func:`save_npz`), None if
+    unreadable."""
     try:
         with np.load(path) as z:
             return str(z["token"])
@@ -55,40 +62,88 @@ def record_token(path: Path) -> str | None:
         return None
 
 
-def input_tokens(inputs: Mapping[str, Path]) -> dict[str, str | None]:
-    """Tokens of the per-image records a result is computed from, to store in it."""
-    return {name: record_token(p) for name, p in inputs.items()}
+@functools.cache
+def file_identity(path: str) -> str | None:
+    """``<size>:<sha1>`` of a file's bytes (of a folder: of its files' names and
+    identities), None when missing. Cached for the life of the process, that is
+    one job: a job's inputs do not change while it runs, and a 5000-image job
+    hashes each source once."""
+    p = Path(path)
+    if p.is_dir():
+        parts = [f"{q.relative_to(p)}={file_identity(str(q))}"
+                 for q in sorted(p.rglob("*")) if q.is_file()]
+        return "dir:" + hashlib.sha1("\n".join(parts).encode()).hexdigest()
+    try:
+        digest = hashlib.sha1()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return f"{p.stat().st_size}:{digest.hexdigest()}"
+    except OSError:
+        return None
 
 
-def is_fresh(record: Path, fp: str, sources: Sequence[Path] = (), extra: Sequence[Path] = (),
-             inputs: Mapping[str, Path] | None = None) -> bool:
-    """True when ``record`` exists with fingerprint ``fp``, is not older than any
-    existing file of ``sources``, every ``extra`` output file exists and, for a
-    JSON record, the ``input_tokens`` it stored equal those of ``inputs`` now.
+def input_identity(path: Path | None) -> str | None:
+    """Identity of one input of a record: a quickgaze ``.npz`` record by the content
+    token it stores (no need to hash it), any other file by :func:`file_identity`."""
+    if path is None:
+        return None
+    if path.suffix == ".npz":
+        return record_token(path)
+    return file_identity(str(path))
 
-    Per-image records made by other jobs are compared by token, not by date:
-    Snakemake touches every output of a batch job, so dates would make one
-    recomputed CAM re-evaluate its whole batch.
+
+def input_tokens(inputs: Mapping[str, Path | None]) -> dict[str, str | None]:
+    """Identities of the inputs a record is made from, to store in it (see :func:`is_fresh`)."""
+    return {name: input_identity(p) for name, p in sorted(inputs.items())}
+
+
+def stored_inputs(path: Path) -> dict[str, str | None] | None:
+    """The ``input_tokens`` a per-image record stored, None if unreadable."""
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                return json.loads(str(z["input_tokens"]))
+        return read_json(path).get("input_tokens")
+    except Exception:  # noqa: BLE001 -- a corrupt, foreign or old record is not fresh
+        return None
+
+
+def is_fresh(record: Path, fp: str, inputs: Mapping[str, Path | None] | None = None,
+             extra: Sequence[Path] = ()) -> bool:
+    """True when ``record`` exists with fingerprint ``fp``, the ``input_tokens`` it
+    stored equal those of ``inputs`` now and every ``extra`` output file exists.
+
+    Never a date: a record restored from a backup, copied or touched is fresh
+    exactly when what it was made from is unchanged.
     """
     if not record.exists() or any(not p.exists() for p in extra):
         return False
-    newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
-    if record.stat().st_mtime < newest:
+    if stored_fingerprint(record) != fp:
         return False
-    if inputs is not None:
-        try:
-            stored = read_json(record)
-        except Exception:  # noqa: BLE001 -- a corrupt record is not fresh
-            return False
-        return stored.get("fingerprint") == fp and stored.get("input_tokens") == input_tokens(inputs)
-    return stored_fingerprint(record) == fp
+    return stored_inputs(record) == input_tokens(inputs or {})
 
 
-def save_npz(path: str | os.PathLike, **arrays: Any) -> None:
-    """``np.savez_compressed`` to a temporary file, renamed into place, with a fresh
-    random ``token`` that identifies this write (see :func:`is_fresh`)."""
+def content_token(arrays: Mapping[str, Any]) -> str:
+    """Hash of a record's arrays (names, dtypes, shapes, bytes): its identity for the
+    records made from it. Equal contents give equal tokens, so a restored or
+    recomputed-equal record does not make its consumers recompute."""
+    digest = hashlib.sha1()
+    for name in sorted(arrays):
+        a = np.asarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    return digest.hexdigest()[:20]
+
+
+def save_npz(path: str | os.PathLike, inputs: Mapping[str, Path | None] | None = None,
+             **arrays: Any) -> None:
+    """``np.savez_compressed`` to a temporary file, renamed into place, with the
+    :func:`input_tokens` of ``inputs`` and the record's :func:`content_token`
+    as ``token`` (see :func:`is_fresh`)."""
+    arrays["input_tokens"] = json.dumps(input_tokens(inputs or {}), sort_keys=True)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays, token=uuid.uuid4().hex)
+        np.savez_compressed(fh, **arrays, token=content_token(arrays))
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -105,6 +160,10 @@ def stale_items(items: Sequence[str], is_item_fresh: Callable[[str], bool],
     return stale
 
 
+# Tests set this to "<what>:<n>" to kill -9 a job once it has finished n images.
+KILL_AFTER = "QUICKGAZE_TEST_KILL_AFTER"
+
+
 class Progress:
     """Per-image progress lines in the job log, then the count computed (which
     tests and benchmarks read: ``<what>: computed N images``)."""
@@ -117,6 +176,9 @@ class Progress:
         self.done += n
         rate = (time.perf_counter() - self.start) / max(self.done, 1)
         log.info("%s: %d/%d done (%.2f s per image)", self.what, self.done, self.total, rate)
+        what, _, after = os.environ.get(KILL_AFTER, "").rpartition(":")
+        if what == self.what and self.done >= int(after):
+            os.kill(os.getpid(), signal.SIGKILL)  # a test's kill -9 at a known point
 
     def finish(self) -> int:
         log.info("%s: computed %d images", self.what, self.done)

@@ -28,8 +28,6 @@ import torch.nn.functional as F
 from torch import nn
 
 SIGN_POLICIES = ("svd", "max_abs", "mean_activation")
-# Part of every CAM's fingerprint: bump when the engine's numbers change.
-ENGINE_VERSION = 4
 # Largest grid (cells) on which numpy's dense SVD, the sign reference, is run: a
 # (3350 x 1280) float32 SVD takes 1.8 s on one core; the finest grid (54400 cells
 # at detector scale) would take minutes per image.

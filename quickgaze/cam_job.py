@@ -10,27 +10,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from quickgaze.batch import Progress, fingerprint, is_fresh, save_npz, stale_items
-from quickgaze.cam import ENGINE_VERSION, CamSettings, compute_cams
+from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
+from quickgaze.cam import CamSettings, compute_cams
 from quickgaze.io import NATIVE_MAX_PIXELS, ImageReadError, native_size_guard, read_rgb
 from quickgaze.models import build_detector, resolve_device
-from quickgaze.weights import weights_label
+from quickgaze.stages import stage_fingerprint
+from quickgaze.weights import local_weights, weights_label
 
 log = logging.getLogger("quickgaze")
 
 
-def cam_params(variant: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The parameters a CAM depends on (its fingerprint), from a variant block."""
-    keys = ("model", "weights", "input_scale", "levels", "grid", "sign_policy", "crop_padding")
-    params = {k: variant[k] for k in keys}
-    params["seed"] = seed
-    params["engine"] = ENGINE_VERSION
-    if variant["input_scale"] == "native":  # the size guard (issue 14) changes native CAMs only
-        params["size_guard"] = size_guard(variant)
-    if params["weights"] not in ("coco", "none"):
-        p = Path(params["weights"])
-        params["weights_file"] = [p.stat().st_size, p.stat().st_mtime] if p.exists() else None
-    return params
+def weights_source(variant: dict[str, Any]) -> dict[str, Path]:
+    """A local weights file as an input of every CAM record (its content identity is
+    stored, see :func:`quickgaze.batch.is_fresh`); none for ``coco`` and ``none``."""
+    path = local_weights(variant["weights"])
+    return {} if path is None else {"weights": path}
 
 
 def cam_settings(variant: dict[str, Any]) -> CamSettings:
@@ -96,10 +90,14 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
     (a native-scale downscale, see :func:`size_guard`, when ``image_shape`` is
     the downscaled size; the solver's notes). Returns the number of stale images.
     """
-    fp = fingerprint(cam_params(variant, seed))
+    fp = stage_fingerprint("cam", {"variant": variant, "seed": seed})
     label = weights_label(variant["weights"])
     settings = cam_settings(variant)
-    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, [images[i]]), "CAM forward")
+
+    def sources(i: str) -> dict[str, Path | None]:
+        return {"image": images[i], **weights_source(variant)}
+
+    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), "CAM forward")
     progress = Progress("CAM forward", len(stale))
     if not stale:
         return progress.finish()
@@ -111,7 +109,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
         for i, _, err, _ in batch:
             if err:
                 log.warning("%s: %s", i, err)
-                save_npz(outputs[i], error=err, fingerprint=fp, weights_label=label)
+                save_npz(outputs[i], inputs=sources(i), error=err, fingerprint=fp,
+                         weights_label=label)
         good = [(i, img, note) for i, img, err, note in batch if not err]
         if good:
             results = compute_cams(model, [img for _, img, _ in good], settings, dev)
@@ -120,8 +119,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
                 for message in (notes, res.error):
                     if message:
                         log.warning("%s: %s", i, message)
-                save_npz(outputs[i], cam=res.cam, extent=np.array(res.extent),
-                         offset=np.array(res.offset),
+                save_npz(outputs[i], inputs=sources(i), cam=res.cam,
+                         extent=np.array(res.extent), offset=np.array(res.offset),
                          explained_variance=res.explained_variance,
                          sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
                          converged=res.converged, image_shape=np.array(img.shape[:2]),

@@ -26,7 +26,6 @@ from quickgaze.baselines import (
     save_fixation_stats,
 )
 from quickgaze.batch import (
-    fingerprint,
     input_tokens,
     is_fresh,
     load_npz,
@@ -51,6 +50,7 @@ from quickgaze.io import (
 from quickgaze.metrics import DENSITY_ALPHA, Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
+from quickgaze.stages import stage_fingerprint
 
 log = logging.getLogger("quickgaze")
 
@@ -78,15 +78,14 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
     ``degenerate`` (see :func:`truth_degenerate`; ``min_fixations`` applies
     only when the dataset has a fixation source).
     """
-    # "reader" 2: EXIF orientation, declared sizes and non-finite fixations (issue 14).
-    fp = fingerprint({"fixation_format": fixation_format, "sigma": 19.0, "reader": 2,
-                      "min_fixations": min_fixations})
+    fp = stage_fingerprint("ground_truth", {"fixation_format": fixation_format,
+                                            "min_fixations": min_fixations})
     parsed: dict[str, np.ndarray] | None = None
     declared: dict[str, tuple[int, int]] = {}
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
-    def sources(i: str) -> list[Path]:
-        return [p for p in (images[i], maps.get(i), fixations) if p is not None]
+    def sources(i: str) -> dict[str, Path | None]:
+        return {"image": images[i], "map": maps.get(i), "fixations": fixations}
 
     def compute(batch: list[str]) -> None:
         nonlocal parsed, declared
@@ -105,7 +104,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                 record.update(error=size_error,
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
                               n_dropped=0, n_nonfinite=0, map_source="", warnings="")
-                save_npz(outputs[i], **record)
+                save_npz(outputs[i], inputs=sources(i), **record)
                 continue
             pts = parsed.get(i) if parsed is not None else None
             nonfinite = 0
@@ -139,7 +138,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                           degenerate="; ".join(degenerate))
             if gt is not None:
                 record["map"] = np.round(np.clip(gt, 0, 1) * 255).astype(np.uint8)
-            save_npz(outputs[i], **record)
+            save_npz(outputs[i], inputs=sources(i), **record)
 
     return run_stale(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), compute,
                      chunk=64, what="ground truth", workers=workers)
@@ -238,8 +237,8 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     a 1x1 placeholder PNG.
     """
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
-                      "density_alpha": DENSITY_ALPHA})
+    fp = stage_fingerprint("evaluation", {"sigma": sigma, "seed": seed},
+                           data={"stats": fixation_context.digest})
 
     def compute(batch: list[str]) -> None:
         for i in batch:
@@ -268,8 +267,8 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
     the baseline map as the raw map. No PNG is written (the map is the same
     for every image of a size)."""
     fixation_context = load_fixation_stats(stats)
-    fp = fingerprint({"sigma": sigma, "seed": seed, "stats": fixation_context.digest,
-                      "baseline": baseline, "density_alpha": DENSITY_ALPHA})
+    fp = stage_fingerprint("baseline", {"sigma": sigma, "seed": seed, "baseline": baseline},
+                           data={"stats": fixation_context.digest})
 
     def compute(batch: list[str]) -> None:
         for i in batch:

@@ -11,6 +11,12 @@ from pathlib import Path
 UNTRAINED_LABEL = "untrained: smoke run"
 
 
+def local_weights(weights: str) -> Path | None:
+    """The local state_dict file of a ``weights`` setting, None for ``coco`` and ``none``:
+    an input of the CAM rules and of every CAM record (quickgaze.batch.is_fresh)."""
+    return None if weights in ("coco", "none") else Path(weights)
+
+
 def weights_label(weights: str) -> str:
     """``none`` -> untrained (smoke runs only), ``coco`` -> COCO_V1, a path -> its file name."""
     if weights == "none":

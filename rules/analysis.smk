@@ -69,6 +69,7 @@ rule gallery:
     input:
         table=analysis_path("{variant}", "metrics.parquet"),
         ranking=analysis_path("{variant}", "ranking.csv"),
+        params=params_file("gallery", {}),
     output:
         report(
             directory(analysis_path("{variant}", "gallery")),

@@ -18,9 +18,10 @@ rule fixation_stats:
         "../workflow_scripts/fixation_stats.py"
 
 
-evaluation_params = params_file("evaluation", EVALUATION_PARAMS)  # as rules/evaluate.smk
-
 for baseline in BASELINES:
+    baseline_params = params_file("baseline", {**EVALUATION_PARAMS, "baseline": baseline},
+                                  f"baseline_{baseline}")  # once per baseline
+
     for batch, ids in BATCHES.items():
 
         rule:
@@ -29,9 +30,10 @@ for baseline in BASELINES:
             input:
                 truths=[truth_path(i) for i in ids],
                 stats=fixation_stats_path(),
-                params=evaluation_params,
+                params=baseline_params,
             output:
                 metrics=update([metrics_path(baseline, i) for i in ids]),
+                done=touch(done_path(f"baseline_{baseline}_{batch}")),
             params:
                 ids=ids,
                 baseline=baseline,

@@ -6,7 +6,8 @@
 
 
 for variant in VARIANTS:
-    cam_params = params_file(f"cam_{variant}", cam_variant_params(variant))  # once per variant
+    # once per variant, not per batch
+    cam_params = params_file("cam", cam_variant_params(variant), f"cam_{variant}")
 
     for batch, ids in BATCHES.items():
 
@@ -15,9 +16,11 @@ for variant in VARIANTS:
                 f"cam_{variant}_{batch}"
             input:
                 images=[image_path(i) for i in ids],
+                weights=weights_input(variant),
                 params=cam_params,
             output:
-                update([cam_path(variant, i) for i in ids]),
+                cams=update([cam_path(variant, i) for i in ids]),
+                done=touch(done_path(f"cam_{variant}_{batch}")),
             params:
                 ids=ids,
                 **cam_variant_params(variant),

@@ -1,11 +1,17 @@
 # Config validation, image ids, batches and path helpers.
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from quickgaze import baselines, datasets
+# The quickgaze next to this Snakefile, installed or not, as in every job
+# (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
+sys.path.insert(0, workflow.basedir)
+
+from quickgaze import baselines, datasets, stages
+from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
 
@@ -27,7 +33,7 @@ SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared 
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", "params", *BASELINES} & set(VARIANTS)
+_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES} & set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
                      "(baselines, or results/<dataset>/<name>/ would collide)")
@@ -63,16 +69,19 @@ IMAGE_FILES = (
 )
 
 
-def params_file(name, params):
-    """``params`` as ``results/<dataset>/params/<name>.json``, rewritten only when they change.
+def params_file(stage, params, name=None):
+    """What ``stage`` depends on (quickgaze.stages.dependencies: ``params`` and the
+    hash of its code) as ``results/<dataset>/params/<name or stage>.json``,
+    rewritten only when it changes.
 
-    Rules take this file as an input, so a changed parameter reruns them through
-    its modification time alone. The profiles run Snakemake with --drop-metadata
+    Rules take this file as an input, so a changed parameter or code reruns them
+    through its modification time alone; the jobs' per-image fingerprints come
+    from the same definition (quickgaze.stages.stage_fingerprint). The profiles run Snakemake with --drop-metadata
     and --rerun-triggers mtime: its per-output records repeat a batch job's
     inputs in every file (1.4 GB, 40 s of a no-op rerun at 5000 images).
     """
-    path = Path(RESULTS, "params", f"{name}.json")
-    text = json.dumps(params, indent=1, sort_keys=True)
+    path = Path(RESULTS, "params", f"{name or stage}.json")
+    text = json.dumps(stages.dependencies(stage, params), indent=1, sort_keys=True)
     if not path.exists() or path.read_text() != text:
         with atomic_path(path) as tmp:
             tmp.write_text(text)
@@ -83,12 +92,15 @@ def cam_threads():
     """Threads of a CAM job: `cam_threads`; by default every core Snakemake was
     given on the CPU (it sets OMP_NUM_THREADS to a job's threads, so 1 would halve
     the forward), and at most 4 with an explicit CUDA device, whose forward needs
-    few, so that evaluation jobs run on the other cores meanwhile."""
+    few, so that evaluation jobs run on the other cores meanwhile. Without
+    --cores (a cluster executor, or `--report`, `--unlock`, `--dag`, `--summary`,
+    which run no job) 4: `workflow.cores` would stop the parse there."""
     if config.get("cam_threads"):
         return config["cam_threads"]
+    cores = workflow.resource_settings.cores or 4
     if str(config["device"]).startswith("cuda"):
-        return min(4, workflow.cores)
-    return workflow.cores
+        return min(4, cores)
+    return cores
 
 
 # Threads of a ground-truth, evaluation or baseline batch job: numpy and scipy
@@ -126,6 +138,25 @@ def fixation_source():
     if DATASET["kind"] == "demo":
         return f"{RESOURCES}/fixations.json"
     return str(LAYOUT.fixations) if LAYOUT.fixations is not None else None
+
+
+def done_path(rule):
+    """A batch job's completion stamp, which Snakemake deletes before the job runs and
+    touches when it succeeds. After a failed job Snakemake restores the batch's
+    update() files from backups with new dates, which would make them look current;
+    the missing stamp makes the next plain run redo the job, which then decides per
+    image by content (quickgaze.batch.is_fresh)."""
+    return f"{RESULTS}/done/{rule}"
+
+
+def batch_rules():
+    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk)."""
+    for batch in BATCHES:
+        yield f"ground_truth_{batch}"
+        for v in VARIANTS:
+            yield from (f"cam_{v}_{batch}", f"evaluate_{v}_{batch}")
+        for b in BASELINES:
+            yield f"baseline_{b}_{batch}"
 
 
 def truth_path(image):
@@ -199,14 +230,6 @@ FIXATION_STATS_PARAMS = {
     "n_others": lookup(dpath="evaluation/shuffled_auc_images", within=config, default=10),
     "seed": config["seed"],
 }
-# Issue 12: code-level choices of the density metrics and the held-out centre-bias
-# fit, in the params files so that changing them reruns what depends on them.
-EVALUATION_PARAMS["density_alpha"] = baselines.DENSITY_ALPHA
-FIXATION_STATS_PARAMS["centre_bias_fit"] = {
-    "density_alpha": baselines.DENSITY_ALPHA,
-    "leave_one_out_max": baselines.LEAVE_ONE_OUT_MAX,
-    "folds": baselines.CENTRE_BIAS_FOLDS,
-}
 TABLE_PARAMS = {
     "image_paths": {i: image_path(i) for i in IMAGE_IDS},
     "truth_paths": {i: truth_path(i) for i in IMAGE_IDS},
@@ -238,6 +261,13 @@ DEEP_DIVE_PARAMS = {
 
 def cam_variant_params(variant):
     return {"variant": VARIANTS[variant], "seed": config["seed"]}
+
+
+def weights_input(variant):
+    """A variant's local weights file as a CAM rule input, so that replacing it reruns
+    the variant's CAM jobs (none for coco and none)."""
+    path = local_weights(VARIANTS[variant]["weights"])
+    return [] if path is None else [str(path)]
 
 
 def missing(paths):
@@ -290,6 +320,8 @@ def all_targets():
         # need none (their jobs are in the DAG through the tables), and naming
         # all 30,000 of a 5000-image study costs seconds of DAG building.
         *missing(per_image_files()),
+        # A missing stamp is a failed batch job to redo (see done_path).
+        *missing(done_path(r) for r in batch_rules()),
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),

@@ -38,7 +38,8 @@ for batch, ids in BATCHES.items():
             fixations=[f for f in [fixation_source()] if f],
             params=ground_truth_params,
         output:
-            update([truth_path(i) for i in ids]),
+            truths=update([truth_path(i) for i in ids]),
+            done=touch(done_path(f"ground_truth_{batch}")),
         params:
             ids=ids,
             maps={i: official_map_path(i) for i in ids},

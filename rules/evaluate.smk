@@ -18,6 +18,7 @@ for variant in VARIANTS:
             output:
                 smooth=update([smooth_path(variant, i) for i in ids]),
                 metrics=update([metrics_path(variant, i) for i in ids]),
+                done=touch(done_path(f"evaluate_{variant}_{batch}")),
             params:
                 ids=ids,
                 variant=variant,

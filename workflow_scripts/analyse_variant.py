@@ -1,3 +1,5 @@
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.figures import write_deciles_plot
 from quickgaze.tables import write_variant_analysis

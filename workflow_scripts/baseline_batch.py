@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.jobs import baseline_job
 

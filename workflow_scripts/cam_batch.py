@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.cam_job import cam_job
 
@@ -8,7 +10,7 @@ ids = snakemake.params.ids
 cam_job(
     ids,
     images=dict(zip(ids, map(Path, snakemake.input.images))),
-    outputs=dict(zip(ids, map(Path, snakemake.output))),
+    outputs=dict(zip(ids, map(Path, snakemake.output.cams))),
     variant=dict(snakemake.params.variant),
     device=snakemake.params.device,
     seed=snakemake.params.seed,

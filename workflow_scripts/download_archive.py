@@ -1,6 +1,14 @@
+import sys
+
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
-from quickgaze.datasets import download_archive
+from quickgaze.datasets import DownloadError, download_archive
 
 log_to_file(snakemake.log[0])
 archive = snakemake.params.archive
-download_archive(archive["url"], snakemake.output[0], archive.get("sha256"))
+try:
+    download_archive(archive["url"], snakemake.output[0], archive.get("sha256"))
+except DownloadError as err:  # say what to download and where on the terminal, not only the log
+    print(f"\n{err}\n", file=sys.__stderr__)
+    raise

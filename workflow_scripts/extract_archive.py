@@ -1,3 +1,5 @@
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.datasets import extract_archive
 

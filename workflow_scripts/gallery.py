@@ -1,4 +1,5 @@
 import pandas as pd
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
 from quickgaze.batch import log_to_file
 from quickgaze.figures import write_gallery

@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
 from quickgaze.batch import log_to_file
 from quickgaze.jobs import ground_truth_job
 
@@ -11,7 +13,7 @@ ground_truth_job(
     maps={i: Path(p) if p else None for i, p in snakemake.params.maps.items()},
     fixations=Path(snakemake.input.fixations[0]) if snakemake.input.fixations else None,
     fixation_format=snakemake.params.fixation_format,
-    outputs=dict(zip(ids, map(Path, snakemake.output))),
+    outputs=dict(zip(ids, map(Path, snakemake.output.truths))),
     workers=snakemake.threads,
     min_fixations=snakemake.params.min_fixations,
 )
