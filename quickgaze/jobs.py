@@ -47,7 +47,7 @@ from quickgaze.io import (
     write_json,
     write_map_png,
 )
-from quickgaze.metrics import DENSITY_ALPHA, Truth, image_seed, prepare_truth, saliency_metrics
+from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 from quickgaze.stages import stage_fingerprint
