@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.io import NATIVE_MAX_PIXELS, ImageReadError, native_size_guard, read_rgb
+from quickgaze.cam import CamResult, CamSettings, compute_variant_cams
+from quickgaze.io import ImageReadError, native_size_guard, read_rgb
 from quickgaze.models import build_detector, resolve_device
 from quickgaze.stages import stage_fingerprint
+from quickgaze.variants import forward_key, size_guard
 from quickgaze.weights import local_weights, weights_label
 
 log = logging.getLogger("quickgaze")
@@ -32,16 +33,6 @@ def cam_settings(variant: dict[str, Any]) -> CamSettings:
     return CamSettings(levels=("all",) if levels == "all" else tuple(str(v) for v in levels),
                        grid=str(variant["grid"]), input_scale=variant["input_scale"],
                        sign_policy=variant["sign_policy"], crop_padding=variant["crop_padding"])
-
-
-def size_guard(variant: dict[str, Any]) -> tuple[int | None, str] | None:
-    """``(native_max_pixels, native_oversize)`` of a native-scale variant (see
-    :func:`quickgaze.io.native_size_guard`); None at detector scale, whose
-    transform resizes every image anyway."""
-    if variant["input_scale"] != "native":
-        return None
-    return (variant.get("native_max_pixels", NATIVE_MAX_PIXELS),
-            variant.get("native_oversize", "downscale"))
 
 
 class DecodedImages(torch.utils.data.Dataset):
@@ -76,54 +67,89 @@ def image_loader(ids: list[str], paths: dict[str, Path], batch: int, workers: in
         collate_fn=list, prefetch_factor=2 if workers else None)
 
 
-def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, Path],
-            variant: dict[str, Any], device: str, seed: int, forward_batch: int,
-            loader_workers: int = 1) -> int:
-    """Write the CAM record ``outputs[id]`` (``.npz``) of every stale image.
+def cam_fingerprint(name: str, variant: dict[str, Any], seed: int) -> str:
+    """The fingerprint of one variant's CAM records: the ``cam`` stage of its own
+    variant block (see :mod:`quickgaze.stages`), whatever group it is computed in."""
+    return stage_fingerprint("cam", {"variants": {name: variant}, "seed": seed})
 
-    The detector is built once, and only if some image needs it; images are
-    decoded by ``loader_workers`` processes while the network runs (pinned
-    memory on CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
+
+def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str, Path]],
+            variants: dict[str, dict[str, Any]], device: str, seed: int, forward_batch: int,
+            loader_workers: int = 1) -> int:
+    """Write the CAM record ``outputs[variant][id]`` (``.npz``) of every stale
+    (variant, image) of a forward group (:func:`forward_key`: a ValueError when
+    the variants do not share one).
+
+    Staleness is per variant and image (:func:`cam_fingerprint` and the
+    content of the image and weights, :func:`quickgaze.batch.is_fresh`); an
+    image goes through the network once if any variant needs it, and each
+    variant that needs it gets its fusion, PCA and sign policy from that one
+    forward (:func:`quickgaze.cam.compute_variant_cams`). The detector is built
+    once, and only if some image needs it; images are decoded by
+    ``loader_workers`` processes while the network runs (pinned memory on
+    CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
     ``explained_variance``, ``sign_flipped`` (float: 1 or 0, NaN where no
     reference sign exists, see :class:`~quickgaze.cam.CamResult`),
     ``converged``, ``image_shape``, ``weights_label``, ``error``, ``warnings``
     (a native-scale downscale, see :func:`size_guard`, when ``image_shape`` is
-    the downscaled size; the solver's notes). Returns the number of stale images.
+    the downscaled size; the solver's notes). The log states ``forward passes:
+    N`` and each variant's count. Returns the number of forward passes.
     """
-    fp = stage_fingerprint("cam", {"variant": variant, "seed": seed})
-    label = weights_label(variant["weights"])
-    settings = cam_settings(variant)
+    names = list(variants)
+    keys = {forward_key(v) for v in variants.values()}
+    if len(keys) != 1:
+        raise ValueError(f"variants {names} do not share a forward (model, weights, "
+                         f"input scale, size guard): {sorted(map(str, keys))}")
+    first = variants[names[0]]
+    fps = {n: cam_fingerprint(n, v, seed) for n, v in variants.items()}
+    label = weights_label(first["weights"])
+    settings = [cam_settings(variants[n]) for n in names]
 
     def sources(i: str) -> dict[str, Path | None]:
-        return {"image": images[i], **weights_source(variant)}
+        return {"image": images[i], **weights_source(first)}
 
-    stale = stale_items(ids, lambda i: is_fresh(outputs[i], fp, sources(i)), "CAM forward")
-    progress = Progress("CAM forward", len(stale))
-    if not stale:
+    stale = {n: {i for i in ids if not is_fresh(outputs[n][i], fps[n], sources(i))}
+             for n in names}
+    needed = stale_items(ids, lambda i: not any(i in stale[n] for n in names), "CAM forward")
+    log.info("forward passes: %d; variants computed: %s", len(needed),
+             ", ".join(f"{n} {len(stale[n])}" for n in names))
+    progress = Progress("CAM forward", len(needed))
+    if not needed:
         return progress.finish()
     dev = resolve_device(device)
-    model = build_detector(variant["model"], variant["weights"], seed).to(dev)
-    log.info("model %s (%s) on %s", variant["model"], label, dev)
-    for batch in image_loader(stale, images, forward_batch, loader_workers, dev.type == "cuda",
-                              size_guard(variant)):
+    model = build_detector(first["model"], first["weights"], seed).to(dev)
+    log.info("model %s (%s) on %s", first["model"], label, dev)
+    for batch in image_loader(needed, images, forward_batch, loader_workers, dev.type == "cuda",
+                              size_guard(first)):
         for i, _, err, _ in batch:
             if err:
                 log.warning("%s: %s", i, err)
-                save_npz(outputs[i], inputs=sources(i), error=err, fingerprint=fp,
-                         weights_label=label)
+                for n in names:
+                    if i in stale[n]:
+                        save_npz(outputs[n][i], inputs=sources(i), error=err,
+                                 fingerprint=fps[n], weights_label=label)
         good = [(i, img, note) for i, img, err, note in batch if not err]
         if good:
-            results = compute_cams(model, [img for _, img, _ in good], settings, dev)
-            for (i, img, note), res in zip(good, results):
-                notes = "; ".join(filter(None, (note, res.warnings)))
-                for message in (notes, res.error):
-                    if message:
-                        log.warning("%s: %s", i, message)
-                save_npz(outputs[i], inputs=sources(i), cam=res.cam,
-                         extent=np.array(res.extent), offset=np.array(res.offset),
-                         explained_variance=res.explained_variance,
-                         sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
-                         converged=res.converged, image_shape=np.array(img.shape[:2]),
-                         error=res.error, fingerprint=fp, weights_label=label, warnings=notes)
+            wanted = [[i in stale[n] for i, _, _ in good] for n in names]
+            results = compute_variant_cams(model, [img for _, img, _ in good], settings, dev,
+                                           wanted)
+            for n, per_image in zip(names, results):
+                for (i, img, note), res in zip(good, per_image):
+                    if res is not None:
+                        _save_cam(outputs[n][i], res, img, note, sources(i), fps[n], label,
+                                  f"{i} ({n})")
         progress.advance(len(batch))
     return progress.finish()
+
+
+def _save_cam(path: Path, res: CamResult, img: torch.Tensor, note: str,
+              inputs: dict[str, Path | None], fp: str, label: str, what: str) -> None:
+    notes = "; ".join(filter(None, (note, res.warnings)))
+    for message in (notes, res.error):
+        if message:
+            log.warning("%s: %s", what, message)
+    save_npz(path, inputs=inputs, cam=res.cam, extent=np.array(res.extent),
+             offset=np.array(res.offset), explained_variance=res.explained_variance,
+             sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
+             converged=res.converged, image_shape=np.array(img.shape[:2]), error=res.error,
+             fingerprint=fp, weights_label=label, warnings=notes)

@@ -48,7 +48,7 @@ STAGES: dict[str, Stage] = {
     "ground_truth": Stage(("jobs",), ("fixation_format", "min_fixations"), ("ids", "maps")),
     # A variant block is the CAM's parameters (model, weights, input_scale, levels,
     # grid, sign policy, ...): all of it, whatever keys the schema grows.
-    "cam": Stage(("cam_job",), ("variant", "seed"),
+    "cam": Stage(("cam_job",), ("variants", "seed"),
                  ("ids", "device", "forward_batch", "loader_workers")),
     "fixation_stats": Stage(("jobs",), ("ids", "centre_bias_sigma", "n_others", "seed")),
     "evaluation": Stage(("jobs",), ("sigma", "seed"), ("ids", "variant")),

@@ -1,29 +1,29 @@
-# CAM batch jobs: one rule per (variant, batch); each job loads the detector
-# once and writes one record per image. update() keeps the batch's existing
+# CAM batch jobs: one rule per (forward group, batch); each job loads the detector
+# once, runs one forward per image for all the group's variants and writes one
+# record per variant and image. update() keeps the batch's existing
 # files, so the job recomputes only the missing or stale ones.
 # cam_resources (config) adds cluster resources, e.g. the GPU the SLURM plugin
 # requests; the local executor ignores resources it is given no limit for.
 
 
-for variant in VARIANTS:
-    # once per variant, not per batch
-    cam_params = params_file("cam", cam_variant_params(variant), f"cam_{variant}")
+for group, members in FORWARD_GROUPS.items():
+    cam_params = params_file("cam", cam_group_params(members), f"cam_{group}")  # once per group
 
     for batch, ids in BATCHES.items():
 
         rule:
             name:
-                f"cam_{variant}_{batch}"
+                f"cam_{group}_{batch}"
             input:
                 images=[image_path(i) for i in ids],
-                weights=weights_input(variant),
+                weights=weights_input(group),
                 params=cam_params,
             output:
-                cams=update([cam_path(variant, i) for i in ids]),
-                done=touch(done_path(f"cam_{variant}_{batch}")),
+                cams=update([cam_path(v, i) for v in members for i in ids]),
+                done=touch(done_path(f"cam_{group}_{batch}")),
             params:
                 ids=ids,
-                **cam_variant_params(variant),
+                **cam_group_params(members),
                 device=config["device"],
                 forward_batch=config["forward_batch"],
                 loader_workers=config["loader_workers"],
@@ -34,6 +34,6 @@ for variant in VARIANTS:
             conda:
                 "../envs/quickgaze.yaml"
             log:
-                f"logs/{NAME}/{variant}/cam/{batch}.log",
+                f"logs/{NAME}/{group}/cam/{batch}.log",
             script:
                 "../workflow_scripts/cam_batch.py"

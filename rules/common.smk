@@ -10,7 +10,7 @@ from snakemake.utils import validate
 # (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
 sys.path.insert(0, workflow.basedir)
 
-from quickgaze import baselines, datasets, stages
+from quickgaze import baselines, datasets, stages, variants
 from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
@@ -27,6 +27,8 @@ RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
 VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
+# Variants that share one forward per image are computed in the same CAM jobs.
+FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
 SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
@@ -153,8 +155,10 @@ def batch_rules():
     """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk)."""
     for batch in BATCHES:
         yield f"ground_truth_{batch}"
+        for group in FORWARD_GROUPS:
+            yield f"cam_{group}_{batch}"
         for v in VARIANTS:
-            yield from (f"cam_{v}_{batch}", f"evaluate_{v}_{batch}")
+            yield f"evaluate_{v}_{batch}"
         for b in BASELINES:
             yield f"baseline_{b}_{batch}"
 
@@ -259,8 +263,8 @@ DEEP_DIVE_PARAMS = {
 }
 
 
-def cam_variant_params(variant):
-    return {"variant": VARIANTS[variant], "seed": config["seed"]}
+def cam_group_params(members):
+    return {"variants": {v: VARIANTS[v] for v in members}, "seed": config["seed"]}
 
 
 def weights_input(variant):

@@ -33,7 +33,8 @@ def example(salicon_examples):
 
 def test_cam_map_equals_the_workflow_cam_job(tmp_path, example):
     out = tmp_path / "cam.npz"
-    cam_job([example.stem], {example.stem: example}, {example.stem: out}, VARIANT, "cpu", 0, 1, 0)
+    cam_job([example.stem], {example.stem: example}, {"v": {example.stem: out}},
+            {"v": VARIANT}, "cpu", 0, 1, 0)
     record = load_npz(out)
     expected = cam_to_image(record["cam"], tuple(record["extent"]), (480, 640),
                             tuple(record["offset"]))

@@ -398,7 +398,7 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
     """A large generated copy of a real image at native scale: downscaled (and
     said so in the CAM record and the metrics record), or refused with a
     per-image error while the other image is kept."""
-    from quickgaze.cam_job import cam_job, cam_params
+    from quickgaze.cam_job import cam_fingerprint, cam_job
     from quickgaze.jobs import evaluate_image
 
     from conftest import FAST_VARIANT
@@ -407,15 +407,16 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
     big = tmp_path / "big.png"
     Image.open(src).resize((1600, 1200)).save(big)  # 1.92 megapixels
     images = {"big": big, "real": src}
-    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "none",
+    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "svd",
                "crop_padding": True, "native_max_pixels": 500_000}
     outputs = {i: tmp_path / "cam" / f"{i}.npz" for i in images}
-    cam_job(list(images), images, outputs, variant, "cpu", 0, 1, loader_workers=0)
+    cam_job(list(images), images, {"v": outputs}, {"v": variant}, "cpu", 0, 1, loader_workers=0)
     rec, real = load_npz(outputs["big"]), load_npz(outputs["real"])
     assert str(rec["error"]) == "" and "1200x1600" in str(rec["warnings"])
     h, w = rec["image_shape"]
     assert h * w <= 500_000 and str(real["warnings"]) == ""
-    assert cam_params(variant, 0) != cam_params({**variant, "native_max_pixels": None}, 0)
+    assert cam_fingerprint("v", variant, 0) != cam_fingerprint(
+        "v", {**variant, "native_max_pixels": None}, 0)
 
     truth_source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
     truth = run_ground_truth(tmp_path, {src.stem: src}, truth_source)[src.stem]
@@ -423,8 +424,8 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
     assert scored["status"] == "ok" and "downscaled" in scored["warnings"]
 
     refused = {i: tmp_path / "refused" / f"{i}.npz" for i in images}
-    cam_job(list(images), images, refused, {**variant, "native_oversize": "refuse"}, "cpu", 0,
-            1, loader_workers=0)
+    cam_job(list(images), images, {"v": refused}, {"v": {**variant, "native_oversize": "refuse"}},
+            "cpu", 0, 1, loader_workers=0)
     assert "native_max_pixels (500000)" in str(load_npz(refused["big"])["error"])
     assert str(load_npz(refused["real"])["error"]) == ""
 
@@ -445,10 +446,10 @@ def test_eight_pixel_image_end_to_end_is_flagged_not_silently_ok(salicon_example
     m = np.zeros((8, 8))
     m[2:5, 3:6] = 1.0
     write_map_png(tmp_path / "tiny_map.png", m)
-    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "none",
+    variant = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "svd",
                "crop_padding": True}
     cam_out = {"tiny": tmp_path / "cam" / "tiny.npz"}
-    cam_job(["tiny"], {"tiny": tiny}, cam_out, variant, "cpu", 0, 1, loader_workers=0)
+    cam_job(["tiny"], {"tiny": tiny}, {"v": cam_out}, {"v": variant}, "cpu", 0, 1, loader_workers=0)
     cam = load_npz(cam_out["tiny"])
     assert str(cam["error"]) == "" and cam["cam"].size == 1
     gt_out = {"tiny": tmp_path / "gt" / "tiny.npz"}

@@ -7,11 +7,13 @@ from quickgaze.cam_job import cam_job
 
 log_to_file(snakemake.log[0])
 ids = snakemake.params.ids
+variants = {name: dict(block) for name, block in snakemake.params.variants.items()}
+cams = iter(map(Path, snakemake.output.cams))  # variant by variant, images in ids order
 cam_job(
     ids,
     images=dict(zip(ids, map(Path, snakemake.input.images))),
-    outputs=dict(zip(ids, map(Path, snakemake.output.cams))),
-    variant=dict(snakemake.params.variant),
+    outputs={name: dict(zip(ids, cams)) for name in variants},
+    variants=variants,
     device=snakemake.params.device,
     seed=snakemake.params.seed,
     forward_batch=snakemake.params.forward_batch,
