@@ -9,8 +9,9 @@
      tutorial the notebook followed), then its smoothing and metric code.
 
 Usage: python benchmarks/throughput.py [--images 40] [--scale detector|native]
-                                       [--notebook-images 40]
-Prints per-image seconds and the ratios b/a and c/b. Random weights throughout
+                                       [--notebook-images 40] [--default-variants]
+Prints per-image seconds and the ratios b/a and c/b; with ``--default-variants``
+also b3, the same run with config.yaml's variants (one forward group), and b3/b. Random weights throughout
 (nothing can be downloaded here); the network cost is the same as with COCO weights.
 The forward's speed on a shared VM drifts by ~10% over minutes, so ``a`` is
 measured before and after ``b`` and their mean is the floor. ``c`` costs the
@@ -80,25 +81,28 @@ def bare_forward(paths: list[Path], scale: str) -> float:
 
 
 def quickgaze_snakemake(workdir: Path, paths: list[Path], fixations: Path, scale: str,
-                        batch_size: int) -> tuple[float, int]:
+                        batch_size: int, variants: dict | None = None) -> tuple[float, int]:
     """Seconds per image of `snakemake` producing every per-image CAM, smoothed map and
-    metrics JSON from nothing (cold start), and the forward passes it logged."""
+    metrics JSON of ``variants`` (default: the notebook's ``seed`` alone) from nothing
+    (cold start), and the forward passes it logged."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["dataset"] = {"kind": "folder", "name": "bench",
                          "folder": {"images": str(paths[0].parent), "fixations": str(fixations)}}
-    config["variants"] = {"seed": {"crop_padding": False, "input_scale": scale}}
+    config["variants"] = {name: {**v, "input_scale": scale} for name, v in (
+        variants or {"seed": {"crop_padding": False}}).items()}
     config["batch_size"] = batch_size
     workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    targets = [f"results/bench/seed/{kind}/{p.stem}.{ext}" for p in paths
+    targets = [f"results/bench/{v}/{kind}/{p.stem}.{ext}" for v in config["variants"]
+               for p in paths
                for kind, ext in (("cam", "npz"), ("smooth", "png"), ("metrics", "json"))]
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d",
                     str(workdir), "--cores", "2", *targets], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    passes = sum(int(m) for log in workdir.glob("logs/bench/seed/cam/*.log")
-                 for m in re.findall(r"computed (\d+) images", log.read_text()))
+    passes = sum(int(m) for log in workdir.glob("logs/bench/*/cam/*.log")
+                 for m in re.findall(r"CAM forward: computed (\d+) images", log.read_text()))
     return seconds / len(paths), passes
 
 
@@ -153,6 +157,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--notebook-images", type=int, default=40)
     parser.add_argument("--skip-notebook", action="store_true")
+    parser.add_argument("--default-variants", action="store_true",
+                        help="also b3: config.yaml's variants (seed, aligned, fine) in one run")
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory(prefix="qg-throughput-") as tmp:
@@ -164,6 +170,13 @@ def main() -> None:
                                         args.batch_size)
         print(f"b. quickgaze via snakemake:       {b:.3f} s/image ({passes} forward passes)",
               flush=True)
+        b3 = None
+        if args.default_variants:
+            default = yaml.safe_load((REPO / "config.yaml").read_text())["variants"]
+            b3, passes3 = quickgaze_snakemake(tmp / "run3", paths, fixations, args.scale,
+                                              args.batch_size, default)
+            print(f"b3. the {len(default)} default variants: {b3:.3f} s/image "
+                  f"({passes3} forward passes); b3/b = {b3 / b:.3f}", flush=True)
         a_after = bare_forward(paths, args.scale)
         a = (a_before + a_after) / 2
         print(f"a. bare forward ({args.scale}), after b:  {a_after:.3f} s/image; mean {a:.3f}",

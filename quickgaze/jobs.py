@@ -384,7 +384,7 @@ def evaluate_baseline_image(baseline: str, truth: dict[str, np.ndarray], sigma: 
     record = _truth_fields(truth)
     # A baseline has no principal component, so no sign to flip: null, not False.
     record.update(weights_label=f"baseline:{baseline}", explained_variance=float("nan"),
-                  sign_flipped=None)
+                  sign_flipped=None, converged=None)
     error = _truth_error(truth)
     if error:
         record.update(status="error", error=error, smooth=np.zeros((1, 1), np.float32))

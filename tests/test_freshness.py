@@ -55,7 +55,7 @@ def test_cam_job_killed_on_an_incremental_run_then_a_plain_rerun_equals_a_clean_
     expected = per_image_files(clean)
     assert len(expected) == len(PER_IMAGE_DIRS) * N_IMAGES
 
-    study(work, "none")
+    study(work, "max_abs")
     snakemake(work)
     study(work, "mean_activation")  # a CAM parameter changes ...
     proc = snakemake(work, check=False, env={KILL_AFTER: "CAM forward:1"})  # ... kill -9 at 1
