@@ -111,7 +111,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     stale = {n: {i for i in ids if not is_fresh(outputs[n][i], fps[n], sources(i))}
              for n in names}
     needed = stale_items(ids, lambda i: not any(i in stale[n] for n in names), "CAM forward")
-    log.info("forward passes: %d; variants computed: %s", len(needed),
+    log.info("forward passes: %d; per variant: %s", len(needed),
              ", ".join(f"{n} {len(stale[n])}" for n in names))
     progress = Progress("CAM forward", len(needed))
     if not needed:

@@ -66,7 +66,7 @@ def test_a_forward_group_runs_one_forward_per_image_for_all_its_variants(tmp_pat
     changed = {**variants, "c": {**variants["c"], "sign_policy": "mean_activation"}}
     with caplog.at_level(logging.INFO, logger="quickgaze"):
         assert cam_job(ids, images, out, changed, "cpu", 0, forward_batch=2) == 3
-    assert "forward passes: 3; variants computed: a 0, b 0, c 3" in caplog.messages
+    assert "forward passes: 3; per variant: a 0, b 0, c 3" in caplog.messages
     for v in ("a", "b"):  # untouched: the same records, not rewritten
         assert {i: str(np.load(out[v][i])["token"]) for i in ids} == tokens[v]
     with pytest.raises(ValueError, match="do not share a forward"):
