@@ -9,6 +9,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -220,3 +221,31 @@ def test_salicon_layout_from_hand_placed_archives(tmp_path, salicon_examples):
     table = pd.read_parquet(tmp_path / "results/sal/fast/metrics.parquet")
     assert sorted(table["image"]) == [p.stem for p in images]
     assert (table["status"] == "ok").all() and (table["n_fixations"] > 100).all()
+
+
+def test_forward_group_incremental_per_variant(tmp_path):
+    """Two variants of one forward group: one CAM job per batch for both; a variant
+    added to a finished study, or k of its CAM files deleted, costs forwards only
+    for the images it lacks, and the other variant's records stay as they were."""
+    aligned = {**FAST_VARIANT, "sign_policy": "mean_activation"}
+    write_config(tmp_path, {"dataset": {"demo": {"n_images": 4}}, "batch_size": 4},
+                 replace_variants={"fast": FAST_VARIANT})
+    snakemake(tmp_path)
+    cams = tmp_path / "results/demo"
+    tokens = {p.name: str(np.load(p)["token"]) for p in (cams / "fast/cam").iterdir()}
+
+    write_config(tmp_path, {"dataset": {"demo": {"n_images": 4}}, "batch_size": 4},
+                 replace_variants={"fast": FAST_VARIANT, "aligned": aligned})
+    start = time.time()
+    snakemake(tmp_path)
+    assert forward_passes(tmp_path, start) == {"logs/demo/fast/cam/b0000.log": 4}
+    assert "per variant: fast 0, aligned 4" in (tmp_path / "logs/demo/fast/cam/b0000.log"
+                                                ).read_text()
+    assert {p.name: str(np.load(p)["token"]) for p in (cams / "fast/cam").iterdir()} == tokens
+
+    for stem in ("demo_001", "demo_003"):
+        (cams / "aligned/cam" / f"{stem}.npz").unlink()
+    start = time.time()
+    snakemake(tmp_path)
+    assert forward_passes(tmp_path, start) == {"logs/demo/fast/cam/b0000.log": 2}
+    assert (cams / "aligned/metrics/demo_001.json").is_file()
