@@ -47,7 +47,7 @@ from quickgaze.resampling import cam_to_image
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {
     # the notebook (variant `seed`)
-    "pool": CamSettings(grid="pool", sign_policy="none", crop_padding=False),
+    "pool": CamSettings(grid="pool", sign_policy="svd", crop_padding=False),
     # variant `fine`
     "finest": CamSettings(grid="finest", sign_policy="mean_activation", crop_padding=True),
 }

@@ -55,7 +55,8 @@ def main() -> None:
     on_zero = []
     with tempfile.TemporaryDirectory() as tmp:
         outputs = {i: Path(tmp, f"{i}.npz") for i in ids}
-        cam_job(ids, images, {"v": outputs}, {"v": VARIANT}, "cpu", seed=0, forward_batch=1, loader_workers=0)
+        cam_job(ids, images, {"v": outputs}, {"v": VARIANT}, "cpu", seed=0, forward_batch=1,
+                loader_workers=0)
         for i in ids:
             rec = load_npz(outputs[i])
             extent = tuple(rec["extent"])

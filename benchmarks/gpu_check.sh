@@ -82,9 +82,9 @@ with tempfile.TemporaryDirectory() as tmp:
         files[f"s{k:03d}"] = Path(tmp) / f"s{k:03d}.jpg"
         iio.imwrite(files[f"s{k:03d}"], images[k])
     for workers in (0, 4):
-        out = {i: Path(tmp) / f"w{workers}" / f"{i}.npz" for i in files}
+        out = {"v": {i: Path(tmp) / f"w{workers}" / f"{i}.npz" for i in files}}
         t0 = time.perf_counter()
-        cam_job(sorted(files), files, out, variant, "cuda", 0, forward_batch=BATCH,
+        cam_job(sorted(files), files, out, {"v": variant}, "cuda", 0, forward_batch=BATCH,
                 loader_workers=workers)
         print(f"cam_job, 128 JPEG files, loader_workers={workers}: "
               f"{128 / (time.perf_counter() - t0):.1f} images/s (model build included)")
