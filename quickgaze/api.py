@@ -37,8 +37,7 @@ class CamMapper:
 
     def __init__(self, seed: int = 0, device: str = "auto", sigma: float | None = None,
                  **variant: object) -> None:
-        import torch  # noqa: F401  (torch only when a CAM is asked for)
-
+        # torch only when a CAM is asked for
         from quickgaze.cam_job import cam_settings
         from quickgaze.models import build_detector, resolve_device
 

@@ -233,6 +233,14 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: f
     return out
 
 
+def _finite_order(p: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``p`` as floats, an all-NaN output of its shape, and the indices of its
+    finite entries in ascending order of p (stable)."""
+    p = np.asarray(p, dtype=float)
+    ok = np.flatnonzero(np.isfinite(p))
+    return p, np.full(p.shape, np.nan), ok[np.argsort(p[ok], kind="stable")]
+
+
 def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values (Holm 1979), controlling the
     family-wise error rate.
@@ -241,13 +249,8 @@ def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
     ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``. NaN entries stay
     NaN and do not count in m. Returned in the input order.
     """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
+    p, out, order = _finite_order(p)
+    m = len(order)
     scaled = (m - np.arange(m)) * p[order]
     out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return out
@@ -260,13 +263,8 @@ def benjamini_hochberg(p: Sequence[float] | np.ndarray) -> np.ndarray:
     With the m finite p-values sorted, ``q_(i) = min_{j >= i} min(1, m p_(j) / j)``.
     NaN entries stay NaN and do not count in m. Returned in the input order.
     """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
+    p, out, order = _finite_order(p)
+    m = len(order)
     scaled = m * p[order] / np.arange(1, m + 1)
     out[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return out
