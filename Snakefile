@@ -23,6 +23,7 @@ include: "rules/analysis.smk"
 localrules:
     all,
     analyse_variant,
+    methods,
 
 
 rule all:

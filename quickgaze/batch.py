@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -122,6 +123,46 @@ def is_fresh(record: Path, fp: str, inputs: Mapping[str, Path | None] | None = N
     if stored_fingerprint(record) != fp:
         return False
     return stored_inputs(record) == input_tokens(inputs or {})
+
+
+def kept_path(record: Path) -> Path:
+    """Where a job keeps a copy of a record it wrote until the job succeeds:
+    ``<folder>.kept/<name>`` beside the record's folder. A failed job's
+    ``update()`` outputs are restored from Snakemake's backups, which throws
+    away the images it finished; these copies are outside Snakemake's outputs,
+    so the next run gets them back (:func:`recover_kept`)."""
+    return record.parent.with_name(record.parent.name + ".kept") / record.name
+
+
+def keep_copy(record: Path) -> None:
+    """Copy ``record`` to its :func:`kept_path` (a copy, not a link: Snakemake restores a
+    backup by writing into the record's own file)."""
+    with atomic_path(kept_path(record)) as tmp:
+        shutil.copyfile(record, tmp)
+
+
+def recover_kept(record: Path, fp: str, inputs: Mapping[str, Path | None]) -> bool:
+    """Move the kept copy of ``record`` into place when it is fresh by
+    :func:`is_fresh` (fingerprint and input identities, as any record), so an
+    image a failed job finished is not computed again; True when it did."""
+    kept = kept_path(record)
+    if kept.exists() and is_fresh(kept, fp, inputs):
+        os.replace(kept, record)
+        return True
+    return False
+
+
+def drop_kept(records: Sequence[Path]) -> None:
+    """Remove the kept copies of ``records`` (their job succeeded) and emptied folders."""
+    folders = set()
+    for record in records:
+        kept_path(record).unlink(missing_ok=True)
+        folders.add(kept_path(record).parent)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another batch's copies) or never made
+            pass
 
 
 def content_token(arrays: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@ one CAM record per stale image (see :mod:`quickgaze.batch`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
+from quickgaze.batch import (
+    Progress,
+    drop_kept,
+    is_fresh,
+    keep_copy,
+    recover_kept,
+    save_npz,
+    stale_items,
+)
 from quickgaze.cam import CamResult, CamSettings, compute_variant_cams
 from quickgaze.io import ImageReadError, native_size_guard, read_rgb
-from quickgaze.models import build_detector, resolve_device
+from quickgaze.models import build_detector, device_label, resolve_device, weights_identity
+from quickgaze.provenance import provenance
 from quickgaze.stages import stage_fingerprint
 from quickgaze.variants import forward_key, size_guard
 from quickgaze.weights import local_weights, weights_label
@@ -81,7 +91,9 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     the variants do not share one).
 
     Staleness is per variant and image (:func:`cam_fingerprint` and the
-    content of the image and weights, :func:`quickgaze.batch.is_fresh`); an
+    content of the image and weights, :func:`quickgaze.batch.is_fresh`; a
+    fresh copy that a failed job kept is taken back,
+    :func:`quickgaze.batch.recover_kept`); an
     image goes through the network once if any variant needs it, and each
     variant that needs it gets its fusion, PCA and sign policy from that one
     forward (:func:`quickgaze.cam.compute_variant_cams`). The detector is built
@@ -90,7 +102,9 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
     ``explained_variance``, ``sign_flipped`` (float: 1 or 0, NaN where no
     reference sign exists, see :class:`~quickgaze.cam.CamResult`),
-    ``converged``, ``image_shape``, ``weights_label``, ``error``, ``warnings``
+    ``converged``, ``image_shape``, ``weights_label``, ``provenance`` (JSON,
+    :func:`quickgaze.provenance.provenance`: versions, code hash, device and
+    :func:`~quickgaze.models.weights_identity`), ``error``, ``warnings``
     (a native-scale downscale, see :func:`size_guard`, when ``image_shape`` is
     the downscaled size; the solver's notes). The log states ``forward passes:
     N`` and each variant's count. Returns the number of forward passes.
@@ -108,17 +122,30 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     def sources(i: str) -> dict[str, Path | None]:
         return {"image": images[i], **weights_source(first)}
 
-    stale = {n: {i for i in ids if not is_fresh(outputs[n][i], fps[n], sources(i))}
-             for n in names}
+    def fresh(n: str, i: str) -> bool:
+        path, src = outputs[n][i], sources(i)
+        if is_fresh(path, fps[n], src):
+            return True
+        if recover_kept(path, fps[n], src):
+            log.info("%s (%s): kept from a job that failed after computing it", i, n)
+            return True
+        return False
+
+    stale = {n: {i for i in ids if not fresh(n, i)} for n in names}
     needed = stale_items(ids, lambda i: not any(i in stale[n] for n in names), "CAM forward")
     log.info("forward passes: %d; per variant: %s", len(needed),
              ", ".join(f"{n} {len(stale[n])}" for n in names))
     progress = Progress("CAM forward", len(needed))
+    written = [outputs[n][i] for n in names for i in ids]
     if not needed:
+        drop_kept(written)
         return progress.finish()
     dev = resolve_device(device)
     model = build_detector(first["model"], first["weights"], seed).to(dev)
     log.info("model %s (%s) on %s", first["model"], label, dev)
+    prov = json.dumps(provenance("cam", device_label(dev),
+                                 weights_identity(first["model"], first["weights"])),
+                      sort_keys=True)
     for batch in image_loader(needed, images, forward_batch, loader_workers, dev.type == "cuda",
                               size_guard(first)):
         for i, _, err, _ in batch:
@@ -127,7 +154,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                 for n in names:
                     if i in stale[n]:
                         save_npz(outputs[n][i], inputs=sources(i), error=err,
-                                 fingerprint=fps[n], weights_label=label)
+                                 fingerprint=fps[n], weights_label=label, provenance=prov)
+                        keep_copy(outputs[n][i])
         good = [(i, img, note) for i, img, err, note in batch if not err]
         if good:
             wanted = [[i in stale[n] for i, _, _ in good] for n in names]
@@ -137,13 +165,15 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                 for (i, img, note), res in zip(good, per_image):
                     if res is not None:
                         _save_cam(outputs[n][i], res, img, note, sources(i), fps[n], label,
-                                  f"{i} ({n})")
+                                  prov, f"{i} ({n})")
         progress.advance(len(batch))
+    drop_kept(written)
     return progress.finish()
 
 
 def _save_cam(path: Path, res: CamResult, img: torch.Tensor, note: str,
-              inputs: dict[str, Path | None], fp: str, label: str, what: str) -> None:
+              inputs: dict[str, Path | None], fp: str, label: str, prov: str,
+              what: str) -> None:
     notes = "; ".join(filter(None, (note, res.warnings)))
     for message in (notes, res.error):
         if message:
@@ -152,4 +182,5 @@ def _save_cam(path: Path, res: CamResult, img: torch.Tensor, note: str,
              offset=np.array(res.offset), explained_variance=res.explained_variance,
              sign_flipped=np.nan if res.sign_flipped is None else res.sign_flipped,
              converged=res.converged, image_shape=np.array(img.shape[:2]), error=res.error,
-             fingerprint=fp, weights_label=label, warnings=notes)
+             fingerprint=fp, weights_label=label, warnings=notes, provenance=prov)
+    keep_copy(path)

@@ -23,7 +23,7 @@ from quickgaze.batch import load_npz
 from quickgaze.io import atomic_path, read_map, read_rgb
 from quickgaze.metrics import better_direction
 from quickgaze.resampling import cam_to_image
-from quickgaze.tables import deep_dive_table, read_tables
+from quickgaze.tables import deep_dive_table, read_tables, with_provenance
 from quickgaze.weights import UNTRAINED_LABEL
 
 log = logging.getLogger("quickgaze")
@@ -362,6 +362,6 @@ def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], refere
     (:func:`quickgaze.tables.deep_dive_table`) as CSV and one figure per image."""
     tables = read_tables(table_paths)
     dive = deep_dive_table(tables, reference, metric, n, exclude_degenerate)
-    dive.to_csv(table_csv, index=False)
+    with_provenance(dive, "deep_dive", tables).to_csv(table_csv, index=False)
     write_deep_dive(dive, tables, reference, metric, outdir)
     return dive

@@ -9,6 +9,7 @@ becomes an error record with its reason; the rest of the batch is kept.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import warnings
@@ -48,6 +49,7 @@ from quickgaze.io import (
     write_map_png,
 )
 from quickgaze.metrics import Truth, image_seed, prepare_truth, saliency_metrics
+from quickgaze.provenance import provenance
 from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image
 from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
 from quickgaze.stages import stage_fingerprint
@@ -73,13 +75,15 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
 
     Each record holds ``shape`` (image H, W), ``points`` ``(M, 2)`` int32 0-based
     (row, col) fixations inside the image, ``n_dropped`` (outside, dropped),
-    ``n_nonfinite`` (NaN or infinite, dropped), ``map`` uint8 ground truth at image size (absent when there is neither an
-    official map nor a fixation), ``map_source``, ``warnings`` and
-    ``degenerate`` (see :func:`truth_degenerate`; ``min_fixations`` applies
-    only when the dataset has a fixation source).
+    ``n_nonfinite`` (NaN or infinite, dropped), ``map`` uint8 ground truth at
+    image size (absent when there is neither an official map nor a fixation),
+    ``map_source``, ``warnings``, ``degenerate`` (see :func:`truth_degenerate`;
+    ``min_fixations`` applies only when the dataset has a fixation source) and
+    ``provenance`` (JSON, :func:`quickgaze.provenance.provenance`).
     """
     fp = stage_fingerprint("ground_truth", {"fixation_format": fixation_format,
                                             "min_fixations": min_fixations})
+    prov = json.dumps(provenance("ground_truth"), sort_keys=True)
     parsed: dict[str, np.ndarray] | None = None
     declared: dict[str, tuple[int, int]] = {}
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
@@ -94,7 +98,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                 parsed, declared = load_fixation_source(fixations, fixation_format, ids)
         for i in batch:
             notes: list[str] = []
-            record: dict[str, Any] = {"fingerprint": fp, "error": ""}
+            record: dict[str, Any] = {"fingerprint": fp, "error": "", "provenance": prov}
             try:
                 shape = image_shape(images[i])
                 size_error = declared_size_error(images[i], shape, declared.get(i), fixations)
@@ -234,7 +238,9 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     is the dataset's fixation-statistics file (centre bias, shuffled-AUC
     pool); its content, not its date, enters the fingerprint. An image whose
     CAM or ground truth is missing gets ``status: error`` with the reason and
-    a 1x1 placeholder PNG.
+    a 1x1 placeholder PNG. The record's ``provenance`` is this stage's
+    (:func:`quickgaze.provenance.provenance`) with the CAM record's under ``cam``
+    (its device, weights, code and versions).
     """
     fixation_context = load_fixation_stats(stats)
     fp = stage_fingerprint("evaluation", {"sigma": sigma, "seed": seed},
@@ -242,9 +248,10 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
 
     def compute(batch: list[str]) -> None:
         for i in batch:
-            record = evaluate_image(load_npz(cams[i]), load_npz(truths[i]), sigma,
-                                    fixation_context, i, seed)
+            cam = load_npz(cams[i])
+            record = evaluate_image(cam, load_npz(truths[i]), sigma, fixation_context, i, seed)
             record.update(image=i, variant=variant_name, fingerprint=fp,
+                          provenance=provenance("evaluation", cam=record_provenance(cam)),
                           cam_path=str(cams[i]), smooth_path=str(smooth_out[i]),
                           input_tokens=input_tokens({"cam": cams[i], "truth": truths[i]}))
             write_map_png(smooth_out[i], record.pop("smooth"))
@@ -276,6 +283,7 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
                                              fixation_context, i, seed)
             record.pop("smooth")
             record.update(image=i, variant=baseline, fingerprint=fp, cam_path="", smooth_path="",
+                          provenance=provenance("baseline"),
                           input_tokens=input_tokens({"truth": truths[i]}))
             if record["status"] != "ok":
                 log.warning("%s: %s", i, record["error"])
@@ -283,6 +291,14 @@ def baseline_job(ids: list[str], truths: dict[str, Path], stats: Path,
 
     return run_stale(ids, lambda i: is_fresh(metrics_out[i], fp, inputs={"truth": truths[i]}),
                      compute, chunk=64, what=f"baseline {baseline}", workers=workers)
+
+
+def record_provenance(record: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The provenance a ``.npz`` record stored; ``{"missing": ...}`` for a record that
+    holds none (it says so rather than guessing)."""
+    if "provenance" not in record:
+        return {"missing": "the record holds no provenance"}
+    return json.loads(str(record["provenance"]))
 
 
 def image_truth(truth: dict[str, np.ndarray], stats: FixationStats, image: str,

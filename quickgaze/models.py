@@ -17,6 +17,8 @@ import torch
 import torchvision
 from torch import nn
 
+from quickgaze.batch import file_identity
+
 SUPPORTED_MODELS = (
     "fasterrcnn_resnet50_fpn",
     "fasterrcnn_resnet50_fpn_v2",
@@ -42,6 +44,25 @@ def resolve_device(device: str) -> torch.device:
             f"(torch {torch.__version__}); set device: auto or cpu in config.yaml"
         )
     return dev
+
+
+def device_label(dev: torch.device) -> str:
+    """A device as provenance names it: ``cpu``, or ``cuda:0 (NVIDIA H200)``."""
+    if dev.type != "cuda":
+        return str(dev)
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
+def weights_identity(model_name: str, weights: str) -> str:
+    """What a ``weights`` setting loaded, as provenance names it: for ``coco`` the
+    checkpoint's file name and :func:`~quickgaze.batch.file_identity` (size and
+    sha1 of its bytes) in the torch hub cache, for a local file its name and
+    identity, for ``none`` the seeded random initialisation."""
+    if weights == "none":
+        return "none: seeded random initialisation"
+    path = coco_checkpoint_path(model_name) if weights == "coco" else Path(weights)
+    return f"{weights if weights == 'coco' else 'local'}: {path.name} {file_identity(str(path))}"
 
 
 def coco_weights(model_name: str) -> torchvision.models.WeightsEnum:

@@ -14,7 +14,9 @@ quickgaze they import), so comments, docstrings and formatting do not count
 and any other edit does. Choices: :mod:`quickgaze.batch` and this module are
 left out, because they decide what to compute, not what a result holds; the
 workflow scripts are thin and left out too; third-party versions are
-provenance, not dependencies (an upgraded numpy reruns nothing).
+provenance (:mod:`quickgaze.provenance`, recorded in every record), not
+dependencies: an upgraded numpy reruns nothing, and the records say which
+numpy made them.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ STAGES: dict[str, Stage] = {
     "gallery": Stage(("figures",), ()),
     "compare": Stage(("tables", "figures"),
                      ("names", "baselines", "policies", "metric", "n_boot", "seed")),
+    "methods": Stage(("methods_page",), ("names", "dataset", "variants", "evaluation", "ranking")),
     "deep_dive": Stage(("figures",), ("names", "reference", "metric", "n", "exclude_degenerate")),
 }
 

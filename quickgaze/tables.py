@@ -13,6 +13,7 @@ import pandas as pd
 from quickgaze import stats
 from quickgaze.io import read_json
 from quickgaze.metrics import better_direction
+from quickgaze.provenance import flat, provenance
 
 log = logging.getLogger("quickgaze")
 
@@ -25,6 +26,40 @@ class BadImagesError(RuntimeError):
 LEAD_COLUMNS = ("image", "variant", "status", "error", "weights_label", "explained_variance",
                 "sign_flipped")
 PATH_COLUMNS = ("image_path", "truth_path", "cam_path", "smooth_path", "metrics_path")
+PROVENANCE_PREFIX = "provenance_"
+
+
+def provenance_columns(table: pd.DataFrame) -> list[str]:
+    """The provenance columns of a per-image table (see :func:`metrics_table`)."""
+    return [c for c in table.columns if c.startswith(PROVENANCE_PREFIX)]
+
+
+def with_provenance(out: pd.DataFrame, stage: str,
+                    sources: Mapping[str, pd.DataFrame], by: str | None = None) -> pd.DataFrame:
+    """``out``, an aggregate table of ``stage``, with its provenance appended as columns.
+
+    ``quickgaze`` (version) and ``code`` (this stage's code hash), then every
+    provenance column of the per-image ``sources`` tables (versions, devices,
+    weights, code of the stages before): its distinct values joined by " | ",
+    so a mix of environments shows. With ``by``, the column of ``out`` that
+    names a source, each row gets its own source's values; without it, every
+    row gets those of all the sources together.
+    """
+    own = provenance(stage)
+    out = out.assign(quickgaze=own["quickgaze"], code=own["code"])
+    columns = sorted({c for t in sources.values() for c in provenance_columns(t)})
+
+    def distinct(tables: Iterable[pd.DataFrame], column: str) -> str:
+        values = {str(v) for t in tables if column in t for v in t[column].dropna()}
+        return " | ".join(sorted(values))
+
+    for column in columns:
+        if by is None:
+            out[column] = distinct(sources.values(), column)
+        else:
+            out[column] = [distinct([sources[n]] if n in sources else [], column)
+                           for n in out[by]]
+    return out
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
@@ -38,8 +73,10 @@ def metrics_table(paths: Iterable[str | os.PathLike],
     """One row per image from its metrics JSON (see :func:`quickgaze.jobs.evaluate_image`),
     sorted by image id.
 
-    Columns: :data:`LEAD_COLUMNS`, every metric, the other record keys, then
-    the per-image file paths (``metrics_path`` is the JSON's own path;
+    Columns: :data:`LEAD_COLUMNS`, every metric, the other record keys, the
+    record's provenance flattened (``provenance_<key>``, the CAM's as
+    ``provenance_cam_<key>``: :func:`quickgaze.provenance.flat`), then the
+    per-image file paths (``metrics_path`` is the JSON's own path;
     ``image_path`` and ``truth_path`` come from the mappings by image id).
     """
     rows = []
@@ -47,6 +84,7 @@ def metrics_table(paths: Iterable[str | os.PathLike],
         rec = read_json(p)
         rec.pop("fingerprint", None)
         rec.pop("input_tokens", None)
+        rec.update(flat(rec.pop("provenance", {})))
         rec["metrics_path"] = str(p)
         image = rec.get("image")
         if image is None:
@@ -61,8 +99,9 @@ def metrics_table(paths: Iterable[str | os.PathLike],
     lead = [c for c in LEAD_COLUMNS if c in table.columns]
     paths_ = [c for c in PATH_COLUMNS if c in table.columns]
     metrics = metric_columns(table)
-    rest = [c for c in table.columns if c not in {*lead, *paths_, *metrics}]
-    table = table[lead + metrics + rest + paths_]
+    prov = provenance_columns(table)
+    rest = [c for c in table.columns if c not in {*lead, *paths_, *metrics, *prov}]
+    table = table[lead + metrics + rest + prov + paths_]
     return table.sort_values("image", kind="stable").reset_index(drop=True)
 
 
@@ -154,6 +193,8 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary = stats.summary_table(table, columns, n_boot=n_boot, seed=seed)
     summary.insert(1, "n_images", len(table))
     summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
+    source = {"table": table}
+    ranked, dec, summary = (with_provenance(t, "analysis", source) for t in (ranked, dec, summary))
     ranked.to_csv(ranking_csv, index=False)
     dec.to_csv(deciles_csv, index=False)
     summary.to_csv(summary_csv, index=False)
@@ -250,9 +291,12 @@ def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: It
     baselines = set(baselines)
     kinds = {n: "baseline" if n in baselines else "variant" for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
-    out = {"means": means_table(tables, kinds, n_boot, seed),
-           "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed),
-           "flips": sign_flip_table(tables, kinds, policies)}
+    out = {"means": with_provenance(means_table(tables, kinds, n_boot, seed), "compare",
+                                    tables, by="name"),
+           "paired": with_provenance(stats.paired_table(tables, metrics, n_boot=n_boot,
+                                                        seed=seed), "compare", tables),
+           "flips": with_provenance(sign_flip_table(tables, kinds, policies), "compare",
+                                    tables, by="name")}
     out["means"].to_csv(means_csv, index=False)
     out["paired"].to_csv(paired_csv, index=False)
     out["flips"].to_csv(flips_csv, index=False)

@@ -156,3 +156,24 @@ rule deep_dive:
         f"logs/{NAME}/comparison/deep_dive.log",
     script:
         "../workflow_scripts/deep_dive.py"
+
+
+rule methods:
+    input:
+        tables=scored_tables,
+        params=params_file("methods", METHODS_PARAMS),
+    output:
+        report(
+            comparison_path("methods.html"),
+            caption="../report/methods.rst",
+            category="0. Methods",
+            labels={"item": "methods and provenance"},
+        ),
+    params:
+        **METHODS_PARAMS,
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/comparison/methods.log",
+    script:
+        "../workflow_scripts/methods_page.py"

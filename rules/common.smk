@@ -54,21 +54,10 @@ wildcard_constraints:
     scored="|".join(SCORED),
 
 
-def list_image_ids():
-    """Image ids of the study, known when the workflow is parsed."""
-    if DATASET["kind"] == "demo":
-        return datasets.demo_ids(DATASET.get("demo", {}).get("n_images", 12))
-    if DATASET["kind"] == "salicon" and not LAYOUT.images.is_dir():
-        return []  # archives not extracted yet: `all` asks for them first
-    return list(datasets.list_images(LAYOUT.images))
-
-
-IMAGE_IDS = list_image_ids()
-IMAGE_FILES = (
-    {}
-    if DATASET["kind"] == "demo" or not IMAGE_IDS
-    else datasets.list_images(LAYOUT.images)
-)
+# Every image of the study by id, known when the workflow is parsed (what a
+# dataset kind has is quickgaze.datasets.DatasetLayout's to say).
+IMAGE_FILES = LAYOUT.image_files()
+IMAGE_IDS = list(IMAGE_FILES)
 
 
 def params_file(stage, params, name=None):
@@ -121,25 +110,17 @@ BATCHES = chunk_batches(IMAGE_IDS, config["batch_size"])
 
 
 def image_path(image):
-    if DATASET["kind"] == "demo":
-        return f"{RESOURCES}/images/{image}.png"
     return str(IMAGE_FILES[image])
 
 
 def official_map_path(image):
     """The dataset's own ground-truth map of an image, or None."""
-    if LAYOUT.maps is None:
-        return None
-    if DATASET["kind"] == "demo":
-        return f"{RESOURCES}/maps/{image}.png"
-    candidate = LAYOUT.maps / f"{image}.png"
-    return str(candidate) if candidate.exists() else None
+    path = LAYOUT.map_file(image)
+    return None if path is None else str(path)
 
 
 def fixation_source():
-    if DATASET["kind"] == "demo":
-        return f"{RESOURCES}/fixations.json"
-    return str(LAYOUT.fixations) if LAYOUT.fixations is not None else None
+    return None if LAYOUT.fixations is None else str(LAYOUT.fixations)
 
 
 def done_path(rule):
@@ -254,6 +235,13 @@ COMPARE_PARAMS = {
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],
 }
+METHODS_PARAMS = {
+    "names": SCORED,
+    "dataset": DATASET,
+    "variants": VARIANTS,
+    "evaluation": config["evaluation"],
+    "ranking": RANKING,
+}
 DEEP_DIVE_PARAMS = {
     "names": list(VARIANTS),
     "reference": REFERENCE,
@@ -312,11 +300,11 @@ def variant_tables(wildcards=None):
 ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv", "deciles.csv",
                   "summary.csv", "deciles.png")
 COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "overview.png", "paired.png",
-                    "deep_dive.csv", "deep_dive")
+                    "deep_dive.csv", "deep_dive", "methods.html")
 
 
 def all_targets():
-    if DATASET["kind"] == "salicon" and not IMAGE_IDS:
+    if LAYOUT.downloaded and not IMAGE_IDS:
         return salicon_extracted_flags()
     return [
         # Snakemake does not rebuild a deleted intermediate whose consumers are

@@ -67,6 +67,10 @@ def test_cam_job_killed_on_an_incremental_run_then_a_plain_rerun_equals_a_clean_
 
     snakemake(work)  # a plain rerun
     assert differing(per_image_files(work), expected) == []
+    # The image the killed job finished is kept, not computed again.
+    assert computed_cams(work) == N_IMAGES - 1
+    assert "kept from a job that failed" in (work / "logs/demo/fast/cam/b0000.log").read_text()
+    assert not (work / "results/demo/fast/cam.kept").exists()
 
 
 def cam_records(work: Path) -> dict[str, object]:

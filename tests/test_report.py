@@ -3,6 +3,7 @@ plus unit checks of the figure helpers."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze import figures
+import quickgaze
+from quickgaze import figures, stages
 from quickgaze.baselines import BASELINES
 from quickgaze.metrics import better_direction
+from quickgaze.provenance import library_versions
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -129,7 +132,7 @@ def test_figures_open_and_are_listed_in_the_report(study):
     tables = [res / v / name for v in VARIANTS
               for name in ("ranking.csv", "deciles.csv", "summary.csv")]
     tables += [res / "comparison" / n for n in ("means.csv", "paired.csv", "sign_flips.csv",
-                                                "deep_dive.csv")]
+                                                "deep_dive.csv", "methods.html")]
     with zipfile.ZipFile(study / "report.zip") as z:
         names = z.namelist()
         html = z.read("report/report.html").decode()
@@ -142,7 +145,8 @@ def test_figures_open_and_are_listed_in_the_report(study):
             assert str(p.relative_to(study)) in html
     for p in dives:
         assert str(p.relative_to(study)) in html
-    for category in ("1. Comparison", "2. Per variant", "3. Galleries", "4. Deep dive"):
+    for category in ("0. Methods", "1. Comparison", "2. Per variant", "3. Galleries",
+                     "4. Deep dive"):
         assert category in html
     assert '"group": "bottom"' in html  # gallery labels from the file pattern
 
@@ -153,3 +157,61 @@ def test_batch_jobs_log_progress(study):
     assert "3/3 done" in log
     gallery_log = (study / "logs" / "demo" / "plain" / "gallery.log").read_text()
     assert f"gallery {3 * N_RANK}/{3 * N_RANK}" in gallery_log
+
+
+def stored_provenance(path: Path) -> dict:
+    if path.suffix == ".npz":
+        with np.load(path) as z:
+            return json.loads(str(z["provenance"]))
+    return json.loads(path.read_text())["provenance"]
+
+
+@pytest.mark.slow
+def test_every_record_and_table_carries_its_provenance(study):
+    res = study / "results" / "demo"
+    expected = {"quickgaze": quickgaze.__version__, **library_versions(), "device": "cpu"}
+    weights = "none: seeded random initialisation"
+    records = {"ground_truth": sorted((res / "ground_truth").glob("*.npz"))}
+    for v in VARIANTS:
+        records["cam"] = records.get("cam", []) + sorted((res / v / "cam").glob("*.npz"))
+        records["evaluation"] = (records.get("evaluation", [])
+                                 + sorted((res / v / "metrics").glob("*.json")))
+    for b in BASELINES:
+        records["baseline"] = records.get("baseline", []) + sorted((res / b / "metrics").glob("*"))
+    for stage, paths in records.items():
+        assert len(paths) == N_IMAGES * {"ground_truth": 1, "baseline": len(BASELINES)}.get(
+            stage, len(VARIANTS)), stage
+        for p in paths:
+            prov = stored_provenance(p)
+            own = {k: prov[k] for k in expected}
+            assert own == expected and prov["stage"] == stage, p
+            assert prov["code"] == stages.code_hash(stage), p
+            if stage == "cam":
+                assert prov["weights"] == weights, p
+            if stage == "evaluation":
+                assert prov["cam"] == stored_provenance(res / p.parent.parent.name / "cam" /
+                                                        f"{p.stem}.npz"), p
+
+    table = pd.read_parquet(res / "plain" / "metrics.parquet")
+    assert (table["provenance_cam_weights"] == weights).all()
+    assert (table["provenance_code"] == stages.code_hash("evaluation")).all()
+    aggregates = {"analysis": [res / v / n for v in VARIANTS
+                               for n in ("ranking.csv", "deciles.csv", "summary.csv")],
+                  "compare": [res / "comparison" / n for n in ("means.csv", "paired.csv",
+                                                               "sign_flips.csv")],
+                  "deep_dive": [res / "comparison" / "deep_dive.csv"]}
+    for stage, paths in aggregates.items():
+        for p in paths:
+            t = pd.read_csv(p, keep_default_na=False)
+            assert (t["quickgaze"] == quickgaze.__version__).all(), p
+            assert (t["code"] == stages.code_hash(stage)).all(), p
+            assert (t["provenance_torch"] == library_versions()["torch"]).all(), p
+    means = pd.read_csv(res / "comparison" / "means.csv", keep_default_na=False)
+    by_kind = means.groupby("kind")["provenance_cam_weights"].agg(set).to_dict()
+    assert by_kind == {"variant": {weights}, "baseline": {""}}  # a baseline has no CAM
+
+    page = (res / "comparison" / "methods.html").read_text()
+    for value in (FAST_VARIANT["model"], "mean_activation", weights,
+                  stages.code_hash("cam"), library_versions()["torch"],
+                  "linear correlation coefficient of two", f"<td>{N_IMAGES}</td>"):
+        assert value in page, value

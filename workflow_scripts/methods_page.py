@@ -1,0 +1,14 @@
+import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
+
+from quickgaze.batch import log_to_file
+from quickgaze.methods_page import write_methods_page
+
+log_to_file(snakemake.log[0])
+write_methods_page(
+    snakemake.output[0],
+    dict(zip(snakemake.params.names, snakemake.input.tables)),
+    dataset=snakemake.params.dataset,
+    variants=snakemake.params.variants,
+    evaluation=snakemake.params.evaluation,
+    ranking=snakemake.params.ranking,
+)
