@@ -47,12 +47,49 @@ _warned_non_images: set[tuple[str, tuple[str, ...]]] = set()
 
 @dataclass(frozen=True)
 class DatasetLayout:
-    """Where a dataset's files are. ``maps`` and ``fixations`` may be None;
-    ``fixations`` is a file (one for all images) or a directory (one per image)."""
+    """Where a dataset's files are, and the one place that knows what each
+    ``dataset.kind`` has (the workflow's rules ask this object, never the kind).
 
+    ``maps`` and ``fixations`` may be None; ``fixations`` is a file (one for all
+    images) or a directory (one per image). ``demo_ids``: the images the
+    workflow generates (``demo`` only); ``archives``: the downloads that
+    create the files (``salicon`` only).
+    """
+
+    kind: str
     images: Path
     maps: Path | None
     fixations: Path | None
+    demo_ids: tuple[str, ...] = ()
+    archives: tuple[str, ...] = ()
+
+    @property
+    def generated(self) -> bool:
+        """The workflow writes the images, maps and fixations itself (the demo)."""
+        return self.kind == "demo"
+
+    @property
+    def downloaded(self) -> bool:
+        """The files come from archives that the workflow downloads and extracts."""
+        return bool(self.archives)
+
+    def image_files(self) -> dict[str, Path]:
+        """Every image by id, sorted: the demo's (to be generated), else those in
+        :attr:`images` (:func:`list_images`); none while a downloaded dataset's
+        archives are not extracted yet."""
+        if self.generated:
+            return {i: self.images / f"{i}.png" for i in self.demo_ids}
+        if self.downloaded and not self.images.is_dir():
+            return {}
+        return list_images(self.images)
+
+    def map_file(self, image: str) -> Path | None:
+        """The dataset's own ground-truth map of ``image`` (``<maps>/<id>.png``), None
+        without a maps folder or, for data on disk, without that file."""
+        if self.maps is None:
+            return None
+        candidate = self.maps / f"{image}.png"
+        return candidate if self.generated or candidate.exists() else None
 
 
 # A name that becomes one path component: no separator, not . or .., not hidden.
@@ -71,6 +108,10 @@ def check_path_names(names: dict[str, str]) -> None:
                          "_ . -, not starting with a dot; no / or ..): " + "; ".join(bad))
 
 
+# Images of the demo when config.yaml does not say.
+DEMO_IMAGES = 12
+
+
 def demo_ids(n_images: int) -> list[str]:
     return [f"demo_{i:03d}" for i in range(n_images)]
 
@@ -80,10 +121,13 @@ def layout(dataset: dict, demo_root: str | os.PathLike) -> DatasetLayout:
     kind = dataset["kind"]
     if kind == "demo":
         root = Path(demo_root)
-        return DatasetLayout(root / "images", root / "maps", root / "fixations.json")
+        ids = demo_ids(dataset.get("demo", {}).get("n_images", DEMO_IMAGES))
+        return DatasetLayout(kind, root / "images", root / "maps", root / "fixations.json",
+                             demo_ids=tuple(ids))
     if kind == "folder":
         f = dataset["folder"]
         return DatasetLayout(
+            kind,
             Path(f["images"]),
             Path(f["maps"]) if f.get("maps") else None,
             Path(f["fixations"]) if f.get("fixations") else None,
@@ -92,8 +136,8 @@ def layout(dataset: dict, demo_root: str | os.PathLike) -> DatasetLayout:
         s = dataset["salicon"]
         root, split = Path(s["root"]), s["split"]
         fix = root / "fixations" / split
-        return DatasetLayout(root / "images" / split, root / "maps" / split,
-                             fix if fix.exists() else None)
+        return DatasetLayout(kind, root / "images" / split, root / "maps" / split,
+                             fix if fix.exists() else None, archives=tuple(s["archives"]))
     raise ValueError(f"dataset.kind '{kind}' unknown; allowed: demo, folder, salicon")
 
 

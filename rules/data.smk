@@ -2,7 +2,7 @@
 # ground-truth records (fixations + map at image size).
 
 
-if DATASET["kind"] == "demo":
+if LAYOUT.generated:
 
     localrules:
         demo_dataset,
@@ -53,7 +53,7 @@ for batch, ids in BATCHES.items():
             "../workflow_scripts/ground_truth_batch.py"
 
 
-if DATASET["kind"] == "salicon":
+if LAYOUT.downloaded:
 
     # Compute nodes often have no internet.
     localrules:

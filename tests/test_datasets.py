@@ -13,6 +13,7 @@ from quickgaze.datasets import (
     demo_ids,
     download_archive,
     extract_archive,
+    layout,
     list_images,
     write_demo_dataset,
 )
@@ -76,3 +77,35 @@ def test_hand_placed_archive_checksum_and_extraction(tmp_path):
         download_archive("http://127.0.0.1:9/val.zip", archive, "0000")
     extract_archive(archive, tmp_path / "root/images")
     assert (tmp_path / "root/images/val/x.jpg").read_bytes() == b"jpeg bytes"
+
+
+def test_layout_says_what_each_dataset_kind_has(tmp_path):
+    demo = layout({"kind": "demo", "demo": {"n_images": 2}}, demo_root=tmp_path / "res")
+    assert demo.generated and not demo.downloaded
+    assert demo.image_files() == {"demo_000": tmp_path / "res/images/demo_000.png",
+                                  "demo_001": tmp_path / "res/images/demo_001.png"}
+    assert demo.map_file("demo_001") == tmp_path / "res/maps/demo_001.png"  # to be generated
+    assert demo.fixations == tmp_path / "res/fixations.json"
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "maps").mkdir()
+    for name in ("b.jpg", "a.png"):
+        (tmp_path / "imgs" / name).write_bytes(b"")
+    (tmp_path / "maps" / "a.png").write_bytes(b"")
+    folder = layout({"kind": "folder", "folder": {"images": str(tmp_path / "imgs"),
+                                                  "maps": str(tmp_path / "maps")}}, "unused")
+    assert not folder.generated and not folder.downloaded and folder.fixations is None
+    assert list(folder.image_files()) == ["a", "b"]
+    assert folder.map_file("a") == tmp_path / "maps/a.png" and folder.map_file("b") is None
+    bare = layout({"kind": "folder", "folder": {"images": str(tmp_path / "imgs")}}, "unused")
+    assert bare.map_file("a") is None
+
+    salicon = layout({"kind": "salicon", "salicon": {"root": str(tmp_path / "s"), "split": "val",
+                                                     "archives": {"images": {}}}}, "unused")
+    assert salicon.downloaded and not salicon.generated
+    assert salicon.image_files() == {}  # archives not extracted yet
+    (tmp_path / "s/images/val").mkdir(parents=True)
+    (tmp_path / "s/images/val/COCO_1.jpg").write_bytes(b"")
+    assert list(salicon.image_files()) == ["COCO_1"]
+    with pytest.raises(ValueError, match="dataset.kind 'other' unknown"):
+        layout({"kind": "other"}, "unused")
