@@ -1,4 +1,5 @@
-"""The repository's own hygiene: ruff, snakemake --lint, CI running the README's command."""
+"""The repository's own hygiene: ruff, snakemake --lint, snakefmt, and CI running the
+README's command."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def test_snakemake_lint_is_clean(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Lints for" not in out, out
+
+
+def test_snakemake_files_are_snakefmt_clean():
+    # As the Snakemake workflow catalog checks: `snakefmt --check` on every Snakemake file.
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "rules").glob("*.smk"))]
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "--diff", *files],
+                          check=False, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
