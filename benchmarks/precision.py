@@ -43,15 +43,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--weights", default="none")
     parser.add_argument("--data", default=str(REPO.parent / "shared/data/salicon-train-examples"))
+    parser.add_argument("--images", type=int, default=10, help="the first N images")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     data = Path(args.data)
-    images = {p.stem: p for p in sorted((data / "images").glob("*.jpg"))}
+    images = {p.stem: p for p in sorted((data / "images").glob("*.jpg"))[:args.images]}
     fixations, _ = load_fixation_source(next(data.glob("*.json")), "salicon2015_json", list(images))
     rgb = {i: read_rgb(p) for i, p in images.items()}
-    print(f"{len(images)} images, device {args.device}, weights {args.weights}")
+    print(f"{len(images)} images, device {args.device}, weights {args.weights}", flush=True)
     print("| variant | setting | s/image | max abs CAM diff | max abs d CC | max abs d NSS |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for vname, variant in VARIANTS.items():
+    for vname in args.variants:
+        variant = VARIANTS[vname]
         reference: dict[str, tuple[np.ndarray, dict[str, float]]] = {}
         for sname, setting in SETTINGS.items():
             mapper = CamMapper(device=args.device, weights=args.weights, **variant, **setting)

@@ -20,7 +20,8 @@ from quickgaze.smoothing import gaussian_smooth
 # The variant keys of config.yaml's cam_defaults, with the workflow's defaults.
 VARIANT_DEFAULTS = {"model": "fasterrcnn_resnet50_fpn", "weights": "coco",
                     "input_scale": "detector", "levels": "all", "grid": "coarsest",
-                    "sign_policy": "svd", "crop_padding": True}
+                    "sign_policy": "svd", "crop_padding": True, "precision": "fp32",
+                    "channels_last": False}
 
 
 class CamMapper:

@@ -28,6 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 SIGN_POLICIES = ("svd", "max_abs", "mean_activation")
+# The forward's arithmetic: fp32, or the autocast dtype (benchmarks/precision.py
+# measures what bf16 and fp16 change).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16,
+                                             "fp16": torch.float16}
 # Largest grid (cells) on which numpy's dense SVD, the sign reference, is run: a
 # (3350 x 1280) float32 SVD takes 1.8 s on one core; the finest grid (54400 cells
 # at detector scale) would take minutes per image.
@@ -49,6 +53,11 @@ class CamSettings:
         sign, only on grids of at most SVD_MAX_CELLS cells).
     crop_padding: drop the detector's padding from the grid before the PCA
         (the notebook and grad-cam kept it and stretched the padded grid).
+    precision: the forward's arithmetic, one of PRECISIONS: ``fp32``, or
+        ``bf16`` / ``fp16`` autocast of the transform, backbone and FPN (the
+        features are cast back to float32: fusion, PCA and sign run in fp32).
+    channels_last: the forward in channels-last memory format (the model is
+        converted by the caller, :func:`quickgaze.cam_job.cam_job`).
     """
 
     levels: tuple[str, ...] = ("all",)
@@ -56,6 +65,8 @@ class CamSettings:
     input_scale: str = "detector"
     sign_policy: str = "svd"
     crop_padding: bool = True
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.sign_policy == "none":
@@ -113,14 +124,30 @@ def to_tensor(image: np.ndarray | torch.Tensor, device: torch.device | None = No
 
 
 def fpn_features(
-    model: nn.Module, images: list[torch.Tensor], input_scale: str
+    model: nn.Module, images: list[torch.Tensor], input_scale: str, precision: str = "fp32",
+    channels_last: bool = False,
 ) -> tuple[OrderedDict[str, torch.Tensor], list[tuple[int, int]], tuple[int, int]]:
     """Run the transform and backbone + FPN on a batch.
 
     images: list of ``(3, H, W)`` float tensors in [0, 1], on the model's device.
-    Returns the FPN dict of ``(B, C, h_l, w_l)`` tensors, each image's size in
-    the network input (before padding) and the padded batch size ``(Hp, Wp)``.
+    precision: ``fp32``, or ``bf16`` / ``fp16`` under ``torch.autocast`` on the
+    images' device (the levels come back as float32). channels_last: the batch
+    in channels-last memory format (the model should be too).
+    Returns the FPN dict of ``(B, C, h_l, w_l)`` float32 tensors, each image's
+    size in the network input (before padding) and the padded batch size
+    ``(Hp, Wp)``.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision '{precision}' unknown; allowed: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    with torch.autocast(images[0].device.type, dtype=dtype, enabled=dtype is not None):
+        return _fpn_features(model, images, input_scale, channels_last)
+
+
+def _fpn_features(model: nn.Module, images: list[torch.Tensor], input_scale: str,
+                  channels_last: bool
+                  ) -> tuple[OrderedDict[str, torch.Tensor], list[tuple[int, int]],
+                             tuple[int, int]]:
     if input_scale == "detector":
         image_list, _ = model.transform(images)
         batch, sizes = image_list.tensors, [tuple(s) for s in image_list.image_sizes]
@@ -132,7 +159,9 @@ def fpn_features(
         batch = images[0].new_zeros((len(images), 3, hp, wp))
         for i, im in enumerate(images):
             batch[i, :, : im.shape[1], : im.shape[2]] = (im - mean) / std
-    features = model.backbone(batch)
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    features = OrderedDict((k, v.float().contiguous()) for k, v in model.backbone(batch).items())
     return features, sizes, (int(batch.shape[-2]), int(batch.shape[-1]))
 
 
@@ -645,7 +674,8 @@ def compute_variant_cams(model: nn.Module, images: list[np.ndarray] | list[torch
     from one forward.
 
     One forward of the transform and backbone + FPN for the whole batch (the
-    variants must share ``input_scale``: a ValueError otherwise), then each
+    variants must share ``input_scale``, ``precision`` and ``channels_last``:
+    a ValueError otherwise), then each
     variant's fusion, PCA and sign policy per image on the shared features,
     without forming the fused activation matrix when it is large (see
     :func:`top_principal_projection`; ``method`` is passed on). ``wanted[v][k]``
@@ -653,11 +683,14 @@ def compute_variant_cams(model: nn.Module, images: list[np.ndarray] | list[torch
     list per variant, in image order. An image whose activations are not
     finite gets a result with ``error`` set.
     """
-    scales = {s.input_scale for s in variants}
-    if len(scales) != 1:
-        raise ValueError(f"variants of one forward must share input_scale; got {sorted(scales)}")
+    forwards = {(s.input_scale, s.precision, s.channels_last) for s in variants}
+    if len(forwards) != 1:
+        raise ValueError(f"variants of one forward must share input_scale, precision and "
+                         f"channels_last; got {sorted(forwards)}")
     tensors = [to_tensor(im, device) for im in images]
-    features, sizes, padded = fpn_features(model, tensors, variants[0].input_scale)
+    first = variants[0]
+    features, sizes, padded = fpn_features(model, tensors, first.input_scale, first.precision,
+                                           first.channels_last)
     out: list[list[CamResult | None]] = []
     # Many small operations per image: one thread is faster, and far faster on a
     # loaded machine (0.3 s against 0.5-2 s per image at the finest grid on 2 cores).

@@ -42,7 +42,9 @@ def cam_settings(variant: dict[str, Any]) -> CamSettings:
     levels = variant["levels"]
     return CamSettings(levels=("all",) if levels == "all" else tuple(str(v) for v in levels),
                        grid=str(variant["grid"]), input_scale=variant["input_scale"],
-                       sign_policy=variant["sign_policy"], crop_padding=variant["crop_padding"])
+                       sign_policy=variant["sign_policy"], crop_padding=variant["crop_padding"],
+                       precision=variant.get("precision", "fp32"),
+                       channels_last=bool(variant.get("channels_last", False)))
 
 
 class DecodedImages(torch.utils.data.Dataset):
@@ -142,6 +144,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
         return progress.finish()
     dev = resolve_device(device)
     model = build_detector(first["model"], first["weights"], seed).to(dev)
+    if settings[0].channels_last:
+        model = model.to(memory_format=torch.channels_last)
     log.info("model %s (%s) on %s", first["model"], label, dev)
     prov = json.dumps(provenance("cam", device_label(dev),
                                  weights_identity(first["model"], first["weights"])),

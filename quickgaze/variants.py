@@ -20,11 +20,13 @@ def size_guard(variant: dict[str, Any]) -> tuple[int | None, str] | None:
 
 def forward_key(variant: dict[str, Any]) -> tuple:
     """What a variant's forward depends on: variants with the same key share one
-    forward per image (a forward group): model, weights, input scale and the
-    native-scale size guard (which changes the image the network sees). The
-    seed of random weights is the study's, common to all."""
+    forward per image (a forward group): model, weights, input scale, the
+    native-scale size guard (which changes the image the network sees), the
+    forward's precision and memory format. The seed of random weights is the
+    study's, common to all."""
     return (variant["model"], str(variant["weights"]), variant["input_scale"],
-            size_guard(variant))
+            size_guard(variant), variant.get("precision", "fp32"),
+            bool(variant.get("channels_last", False)))
 
 
 def forward_groups(variants: dict[str, dict[str, Any]]) -> dict[str, list[str]]:

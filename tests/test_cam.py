@@ -544,3 +544,36 @@ def test_variants_of_one_forward_equal_their_own_runs():
             assert together[v][k].sign_flipped == alone[k].sign_flipped
     with pytest.raises(ValueError, match="share input_scale"):
         compute_variant_cams(model, images, [variants[0], CamSettings(input_scale="native")], CPU)
+
+
+def test_reduced_precision_runs_the_forward_in_that_dtype_and_returns_fp32_levels(resnet,
+                                                                                  images):
+    seen: list[torch.dtype] = []
+    hook = resnet.backbone.body.conv1.register_forward_hook(
+        lambda _m, _i, out: seen.append(out.dtype))
+    try:
+        tensors = [to_tensor(images[0])]
+        full, _, _ = fpn_features(resnet, tensors, "detector")
+        half, _, _ = fpn_features(resnet, tensors, "detector", "bf16")
+    finally:
+        hook.remove()
+    assert seen == [torch.float32, torch.bfloat16]
+    assert all(half[k].dtype == torch.float32 for k in half)
+    differs = max(float((half[k] - full[k]).abs().max()) for k in full)
+    assert differs > 0  # the setting reached the forward
+    with pytest.raises(ValueError, match="precision 'fp8' unknown; allowed: fp32, bf16, fp16"):
+        fpn_features(resnet, tensors, "detector", "fp8")
+    mixed = [NOTEBOOK, CamSettings(**{**NOTEBOOK.__dict__, "precision": "bf16"})]
+    with pytest.raises(ValueError, match="must share input_scale, precision and channels_last"):
+        compute_variant_cams(resnet, images[:1], mixed, CPU)
+
+
+def test_channels_last_gives_the_fp32_cam(resnet, images):
+    """Channels-last changes only the memory layout of the same fp32 arithmetic; the
+    convolutions may sum in another order, so equal to 1e-4, not bit for bit."""
+    plain = compute_cams(resnet, images[:2], NOTEBOOK, CPU)
+    last = CamSettings(**{**NOTEBOOK.__dict__, "channels_last": True})
+    model = build_detector("fasterrcnn_resnet50_fpn", "none", seed=0).to(
+        memory_format=torch.channels_last)
+    for a, b in zip(plain, compute_cams(model, images[:2], last, CPU)):
+        assert np.abs(a.cam - b.cam).max() <= 1e-4
