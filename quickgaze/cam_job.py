@@ -1,4 +1,4 @@
-"""The CAM batch job: the detector loaded once, images decoded while it runs,
+"""The CAM batch job: the network loaded once, images decoded while it runs,
 one CAM record per stale image (see :mod:`quickgaze.batch`)."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import numpy as np
 import torch
 
 from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
-from quickgaze.cam import CamResult, CamSettings, compute_variant_cams
+from quickgaze.cam import CamResult, CamSettings, compute_variant_cams, to_tensor
+from quickgaze.gradcam_methods import method_cams
 from quickgaze.io import ImageReadError, native_size_guard, read_rgb
-from quickgaze.models import build_detector, resolve_device
+from quickgaze.models import build_model, resolve_device
+from quickgaze.networks import EIGENCAM
 from quickgaze.stages import stage_fingerprint
-from quickgaze.variants import forward_key, size_guard
+from quickgaze.variants import forward_key, setting, size_guard
 from quickgaze.weights import local_weights, weights_label
 
 log = logging.getLogger("quickgaze")
@@ -84,7 +86,11 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     content of the image and weights, :func:`quickgaze.batch.is_fresh`); an
     image goes through the network once if any variant needs it, and each
     variant that needs it gets its fusion, PCA and sign policy from that one
-    forward (:func:`quickgaze.cam.compute_variant_cams`). The detector is built
+    forward (:func:`quickgaze.cam.compute_variant_cams`). A group of a grad-cam
+    method (``method`` other than ``eigencam``: its own forward and backward, so
+    its own group) runs grad-cam per variant on the images that variant needs
+    (:func:`quickgaze.gradcam_methods.method_cams`), with the same record keys
+    (``explained_variance`` and ``sign_flipped`` NaN). The network is built
     once, and only if some image needs it; images are decoded by
     ``loader_workers`` processes while the network runs (pinned memory on
     CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
@@ -103,7 +109,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     first = variants[names[0]]
     fps = {n: cam_fingerprint(n, v, seed) for n, v in variants.items()}
     label = weights_label(first["weights"])
-    settings = [cam_settings(variants[n]) for n in names]
+    eigencam = setting(first, "method") == EIGENCAM
+    settings = [cam_settings(variants[n]) for n in names] if eigencam else []
 
     def sources(i: str) -> dict[str, Path | None]:
         return {"image": images[i], **weights_source(first)}
@@ -117,7 +124,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     if not needed:
         return progress.finish()
     dev = resolve_device(device)
-    model = build_detector(first["model"], first["weights"], seed).to(dev)
+    model = build_model(first["model"], first["weights"], seed).to(dev)
     log.info("model %s (%s) on %s", first["model"], label, dev)
     for batch in image_loader(needed, images, forward_batch, loader_workers, dev.type == "cuda",
                               size_guard(first)):
@@ -129,7 +136,17 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                         save_npz(outputs[n][i], inputs=sources(i), error=err,
                                  fingerprint=fps[n], weights_label=label)
         good = [(i, img, note) for i, img, err, note in batch if not err]
-        if good:
+        if good and not eigencam:
+            for n in names:
+                todo = [(i, img, note) for i, img, note in good if i in stale[n]]
+                if not todo:
+                    continue
+                results = method_cams(model, first["model"],
+                                      [to_tensor(img, dev) for _, img, _ in todo], variants[n])
+                for (i, img, note), res in zip(todo, results):
+                    _save_cam(outputs[n][i], res, img, note, sources(i), fps[n], label,
+                              f"{i} ({n})")
+        elif good:
             wanted = [[i in stale[n] for i, _, _ in good] for n in names]
             results = compute_variant_cams(model, [img for _, img, _ in good], settings, dev,
                                            wanted)
