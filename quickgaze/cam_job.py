@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from quickgaze.batch import Progress, is_fresh, save_npz, stale_items
-from quickgaze.cam import CamResult, CamSettings, compute_variant_cams, to_tensor
+from quickgaze.cam import CamResult, CamSettings, compute_variant_cams
 from quickgaze.gradcam_methods import method_cams
 from quickgaze.io import ImageReadError, native_size_guard, read_rgb
 from quickgaze.models import build_model, resolve_device
@@ -142,7 +142,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                 if not todo:
                     continue
                 results = method_cams(model, first["model"],
-                                      [to_tensor(img, dev) for _, img, _ in todo], variants[n])
+                                      [img.to(dev) for _, img, _ in todo], variants[n])
                 for (i, img, note), res in zip(todo, results):
                     _save_cam(outputs[n][i], res, img, note, sources(i), fps[n], label,
                               f"{i} ({n})")

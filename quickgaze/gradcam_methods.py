@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pytorch_grad_cam
 import torch
-import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerFasterRCNN, AblationLayerVit
 from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 from pytorch_grad_cam.utils.reshape_transforms import (
@@ -56,18 +56,21 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def image_input(image: torch.Tensor) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32 in [0, 1], by torchvision's
+    ``to_dtype(scale=True)`` (as its weights' presets convert)."""
+    return TF.to_dtype(TF.to_image(image.permute(2, 0, 1)), torch.float32, scale=True)
+
+
 def classifier_input(images: list[torch.Tensor], size: int) -> torch.Tensor:
-    """``(3, H, W)`` float images in [0, 1] -> ``(B, 3, size, size)``: each resized
-    (bilinear, antialiased, as torchvision's ``resize`` of a tensor) and
-    normalised with :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`."""
-    out = []
-    for im in images:
-        x = F.interpolate(im[None], size=(size, size), mode="bilinear", align_corners=False,
-                          antialias=True)[0]
-        mean = torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None]
-        std = torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
-        out.append((x - mean) / std)
-    return torch.stack(out)
+    """``(H, W, 3)`` uint8 images -> ``(B, 3, size, size)``: torchvision's preset
+    steps without the centre crop: :func:`image_input`, ``resize`` to
+    ``size x size`` (bilinear, antialiased), ``normalize`` with
+    :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`."""
+    return torch.stack([
+        TF.normalize(TF.resize(image_input(im), [size, size], antialias=True),
+                     list(IMAGENET_MEAN), list(IMAGENET_STD)).as_subclass(torch.Tensor)
+        for im in images])
 
 
 def target_layer_name(model_name: str, variant: dict[str, Any]) -> str:
@@ -206,8 +209,8 @@ def _result(grey: np.ndarray) -> CamResult:
 
 def method_cams(model: nn.Module, model_name: str, images: list[torch.Tensor],
                 variant: dict[str, Any]) -> list[CamResult]:
-    """The grad-cam CAMs of one variant for ``(3, H, W)`` float images in [0, 1]
-    (on the model's device), in image order.
+    """The grad-cam CAMs of one variant for ``(H, W, 3)`` uint8 RGB images (tensors
+    on the model's device), in image order.
 
     Classifiers: one grad-cam call for the batch. Detectors: one call per run
     of same-sized images (the batch tensor needs one size); an image without a
@@ -229,7 +232,8 @@ def method_cams(model: nn.Module, model_name: str, images: list[torch.Tensor],
             stop = start + 1
             while stop < len(images) and images[stop].shape == images[start].shape:
                 stop += 1
-            batch = torch.stack(images[start:stop])
+            batch = torch.stack([image_input(im).as_subclass(torch.Tensor)
+                                 for im in images[start:stop]])
             targets = detection_targets(model, batch, score)
             found = [k for k, t in enumerate(targets) if t is not None]
             for k, t in enumerate(targets):
