@@ -132,10 +132,10 @@ def test_gradient_methods_equal_direct_gradcam(name, method, images):
 
 
 @pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
-@pytest.mark.parametrize("name", ["resnet50", "convnext_tiny", "efficientnet_b0"])
-def test_gradient_free_methods_equal_direct_gradcam(name, method, images):
-    """ScoreCAM and AblationCAM (one masked forward per channel) on the conv
-    classifiers at 64 px, one image."""
+def test_gradient_free_methods_equal_direct_gradcam(method, images):
+    """ScoreCAM and AblationCAM (one masked forward per channel: 2048 here) on
+    resnet50 at 64 px, one image (a minute or more each on 2 loaded cores)."""
+    name = "resnet50"
     maps = assert_equal_to_gradcam(name, method, images[:1], 64)
     assert float(maps[0].max()) > 0.5
 
