@@ -45,6 +45,9 @@ def check_variant(name: str, variant: dict[str, Any]) -> None:
     if method == EIGENCAM and setting(variant, "target_layer") is not None:
         raise ValueError(f"{where}: target_layer is read by the grad-cam methods only; "
                          "method 'eigencam' fuses the FPN `levels` on `grid`")
+    if model == "vit_b_16" and int(setting(variant, "input_size")) != 224:
+        raise ValueError(f"{where}: vit_b_16 takes 224x224 inputs only (its position "
+                         f"embeddings), not input_size {setting(variant, 'input_size')}")
     if method != EIGENCAM and variant["input_scale"] != "detector":
         raise ValueError(f"{where}: method '{method}' runs the whole network at its own input "
                          "size (a detector's transform; a classifier's input_size): input_scale "

@@ -185,6 +185,8 @@ def test_unknown_method_lists_the_supported_ones():
     ({"model": "resnet50"}, "needs a grad-cam method"),
     ({"target_layer": "backbone.body"}, "target_layer is read by the grad-cam methods only"),
     ({"method": "gradcam", "input_scale": "native"}, "input_scale must be 'detector'"),
+    ({"model": "vit_b_16", "method": "gradcam", "input_size": 112},
+     "vit_b_16 takes 224x224 inputs only"),
 ])
 def test_settings_that_cannot_run_are_config_errors(change, words):
     with pytest.raises(ValueError, match=words):
