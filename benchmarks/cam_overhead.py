@@ -31,17 +31,11 @@ import numpy as np
 import torch
 
 from quickgaze.batch import save_npz
-from quickgaze.cam import (
-    CamSettings,
-    compute_cams,
-    fpn_features,
-    image_cam,
-    select_levels,
-    single_thread,
-    to_tensor,
-)
+from quickgaze.cam import CamSettings, compute_cams, image_cam
+from quickgaze.fpn import fpn_features, select_levels, to_tensor
 from quickgaze.io import read_rgb
 from quickgaze.models import build_detector
+from quickgaze.pca import single_thread
 from quickgaze.resampling import cam_to_image
 
 REPO = Path(__file__).resolve().parents[1]

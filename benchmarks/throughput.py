@@ -66,7 +66,7 @@ def prepare_images(workdir: Path, n: int) -> tuple[list[Path], Path]:
 
 def bare_forward(paths: list[Path], scale: str) -> float:
     """Seconds per image of transform + backbone/FPN, batch 1, after one warm-up."""
-    from quickgaze.cam import fpn_features, to_tensor
+    from quickgaze.fpn import fpn_features, to_tensor
     from quickgaze.io import read_rgb
     from quickgaze.models import build_detector
 

@@ -1,4 +1,4 @@
-"""The CAM batch job: the detector loaded once, images decoded while it runs,
+"""The CAM batch job: the network loaded once, images decoded while it runs,
 one CAM record per stale image (see :mod:`quickgaze.batch`)."""
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from quickgaze.batch import (
     stale_items,
 )
 from quickgaze.cam import CamResult, CamSettings, compute_variant_cams
+from quickgaze.gradcam_methods import method_cams
 from quickgaze.io import ImageReadError, native_size_guard, read_rgb
-from quickgaze.models import build_detector, device_label, resolve_device, weights_identity
+from quickgaze.models import build_model, device_label, resolve_device, weights_identity
+from quickgaze.networks import EIGENCAM
 from quickgaze.provenance import provenance
 from quickgaze.stages import stage_fingerprint
-from quickgaze.variants import forward_key, size_guard
+from quickgaze.variants import forward_key, setting, size_guard
 from quickgaze.weights import local_weights, weights_label
 
 log = logging.getLogger("quickgaze")
@@ -98,7 +100,11 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     :func:`quickgaze.batch.recover_kept`); an
     image goes through the network once if any variant needs it, and each
     variant that needs it gets its fusion, PCA and sign policy from that one
-    forward (:func:`quickgaze.cam.compute_variant_cams`). The detector is built
+    forward (:func:`quickgaze.cam.compute_variant_cams`). A group of a grad-cam
+    method (``method`` other than ``eigencam``: its own forward and backward, so
+    its own group) runs grad-cam per variant on the images that variant needs
+    (:func:`quickgaze.gradcam_methods.method_cams`), with the same record keys
+    (``explained_variance`` and ``sign_flipped`` NaN). The network is built
     once, and only if some image needs it; images are decoded by
     ``loader_workers`` processes while the network runs (pinned memory on
     CUDA). Record keys: ``cam`` ``(h, w)`` float32, ``extent``, ``offset``,
@@ -119,7 +125,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
     first = variants[names[0]]
     fps = {n: cam_fingerprint(n, v, seed) for n, v in variants.items()}
     label = weights_label(first["weights"])
-    settings = [cam_settings(variants[n]) for n in names]
+    eigencam = setting(first, "method") == EIGENCAM
+    settings = [cam_settings(variants[n]) for n in names] if eigencam else []
 
     def sources(i: str) -> dict[str, Path | None]:
         return {"image": images[i], **weights_source(first)}
@@ -143,8 +150,8 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
         drop_kept(written)
         return progress.finish()
     dev = resolve_device(device)
-    model = build_detector(first["model"], first["weights"], seed).to(dev)
-    if settings[0].channels_last:
+    model = build_model(first["model"], first["weights"], seed).to(dev)
+    if bool(first.get("channels_last", False)):
         model = model.to(memory_format=torch.channels_last)
     log.info("model %s (%s) on %s", first["model"], label, dev)
     prov = json.dumps(provenance("cam", device_label(dev),
@@ -161,7 +168,17 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                                  fingerprint=fps[n], weights_label=label, provenance=prov)
                         keep_copy(outputs[n][i])
         good = [(i, img, note) for i, img, err, note in batch if not err]
-        if good:
+        if good and not eigencam:
+            for n in names:
+                todo = [(i, img, note) for i, img, note in good if i in stale[n]]
+                if not todo:
+                    continue
+                results = method_cams(model, first["model"],
+                                      [img.to(dev) for _, img, _ in todo], variants[n])
+                for (i, img, note), res in zip(todo, results):
+                    _save_cam(outputs[n][i], res, img, note, sources(i), fps[n], label,
+                              prov, f"{i} ({n})")
+        elif good:
             wanted = [[i in stale[n] for i, _, _ in good] for n in names]
             results = compute_variant_cams(model, [img for _, img, _ in good], settings, dev,
                                            wanted)

@@ -1,7 +1,10 @@
-"""Detectors and their weights: torchvision FPN detectors, built once per job.
+"""Networks and their weights: torchvision FPN detectors and ImageNet classifiers
+(:mod:`quickgaze.networks`), built once per job.
 
-Weights are ``coco`` (torchvision's COCO_V1 weights through its weights API and
-the torch hub cache), a path to a local state_dict (``.pth``), or ``none``
+Weights are ``coco`` (detectors: torchvision's COCO_V1 weights through its
+weights API and the torch hub cache), ``imagenet`` (classifiers: the weights
+enum member named in :data:`quickgaze.networks.CLASSIFIERS`, the same way), a
+path to a local state_dict (``.pth``), or ``none``
 (seeded random initialisation, for smoke runs only). Nothing ever falls back
 silently: missing weights or an unavailable explicit CUDA device raise errors
 that say what to do.
@@ -18,15 +21,9 @@ import torchvision
 from torch import nn
 
 from quickgaze.batch import file_identity
+from quickgaze.networks import CLASSIFIERS, DETECTORS, MODELS
 
-SUPPORTED_MODELS = (
-    "fasterrcnn_resnet50_fpn",
-    "fasterrcnn_resnet50_fpn_v2",
-    "fasterrcnn_mobilenet_v3_large_fpn",
-    "fasterrcnn_mobilenet_v3_large_320_fpn",
-    "retinanet_resnet50_fpn",
-    "maskrcnn_resnet50_fpn",
-)
+SUPPORTED_MODELS = DETECTORS
 
 class WeightsUnavailableError(RuntimeError):
     """Weights cannot be found offline; the message names the file to place where."""
@@ -55,14 +52,15 @@ def device_label(dev: torch.device) -> str:
 
 
 def weights_identity(model_name: str, weights: str) -> str:
-    """What a ``weights`` setting loaded, as provenance names it: for ``coco`` the
-    checkpoint's file name and :func:`~quickgaze.batch.file_identity` (size and
-    sha1 of its bytes) in the torch hub cache, for a local file its name and
-    identity, for ``none`` the seeded random initialisation."""
+    """What a ``weights`` setting loaded, as provenance names it: for ``coco`` and
+    ``imagenet`` the checkpoint's file name and :func:`~quickgaze.batch.file_identity`
+    (size and sha1 of its bytes) in the torch hub cache, for a local file its
+    name and identity, for ``none`` the seeded random initialisation."""
     if weights == "none":
         return "none: seeded random initialisation"
-    path = coco_checkpoint_path(model_name) if weights == "coco" else Path(weights)
-    return f"{weights if weights == 'coco' else 'local'}: {path.name} {file_identity(str(path))}"
+    published = weights in ("coco", "imagenet")
+    path = coco_checkpoint_path(model_name) if published else Path(weights)
+    return f"{weights if published else 'local'}: {path.name} {file_identity(str(path))}"
 
 
 def coco_weights(model_name: str) -> torchvision.models.WeightsEnum:
@@ -70,26 +68,55 @@ def coco_weights(model_name: str) -> torchvision.models.WeightsEnum:
     return torchvision.models.get_model_weights(model_name).COCO_V1
 
 
+def imagenet_weights(model_name: str) -> torchvision.models.WeightsEnum:
+    """torchvision's ImageNet weights enum member of classifier ``model_name``."""
+    return torchvision.models.get_model_weights(model_name)[CLASSIFIERS[model_name].weights]
+
+
+def hub_weights(model_name: str) -> torchvision.models.WeightsEnum:
+    """The published weights of a model: COCO_V1 for a detector, ImageNet for a classifier."""
+    return imagenet_weights(model_name) if model_name in CLASSIFIERS else coco_weights(model_name)
+
+
 def coco_checkpoint_path(model_name: str) -> Path:
-    """Where torch hub caches the COCO_V1 checkpoint of ``model_name``."""
-    url = coco_weights(model_name).url
+    """Where torch hub caches the published checkpoint of ``model_name`` (COCO_V1 for a
+    detector, :func:`imagenet_weights` for a classifier)."""
+    url = hub_weights(model_name).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
-def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.Module:
-    """Build a torchvision FPN detector in eval mode with the requested weights.
+def build_model(model_name: str, weights: str, seed: int = 0) -> nn.Module:
+    """A detector (:func:`build_detector`) or a classifier (:func:`build_classifier`)."""
+    if model_name in CLASSIFIERS:
+        return build_classifier(model_name, weights, seed)
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model '{model_name}'; supported: {', '.join(MODELS)}")
+    return build_detector(model_name, weights, seed)
 
-    ``weights``: ``coco``, ``none`` or a path to a state_dict of the whole detector.
-    ``seed`` makes ``none`` reproducible.
+
+def build_classifier(model_name: str, weights: str = "imagenet", seed: int = 0) -> nn.Module:
+    """Build a torchvision ImageNet classifier in eval mode.
+
+    ``weights``: ``imagenet`` (from the torch hub cache, downloaded only when
+    absent; offline, an error naming the file and folder), ``none`` (seeded
+    random initialisation) or a path to a state_dict of the whole classifier.
     """
-    if model_name not in SUPPORTED_MODELS:
-        raise ValueError(
-            f"unknown model '{model_name}'; supported: {', '.join(SUPPORTED_MODELS)}"
-        )
-    torch.manual_seed(seed)
-    model = torchvision.models.get_model(model_name, weights=None, weights_backbone=None)
+    if model_name not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier '{model_name}'; supported: "
+                         f"{', '.join(CLASSIFIERS)}")
     if weights == "coco":
-        model.load_state_dict(_load_coco_state_dict(model_name))
+        raise ValueError(f"weights 'coco' are for the detectors; classifier {model_name} takes "
+                         "imagenet, none or a state_dict path")
+    torch.manual_seed(seed)
+    model = torchvision.models.get_model(model_name, weights=None)
+    _load_weights(model, model_name, weights, "imagenet")
+    return model.eval()
+
+
+def _load_weights(model: nn.Module, model_name: str, weights: str, published: str) -> None:
+    """Load ``weights`` (``published``: the name of the hub weights, ``none``, or a path)."""
+    if weights == published:
+        model.load_state_dict(_load_hub_state_dict(model_name))
     elif weights != "none":
         path = Path(weights)
         if not path.is_file():
@@ -102,6 +129,24 @@ def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.
             raise WeightsUnavailableError(
                 f"weights file '{path}' is not a state_dict of {model_name}: {err}"
             ) from err
+
+
+def build_detector(model_name: str, weights: str = "coco", seed: int = 0) -> nn.Module:
+    """Build a torchvision FPN detector in eval mode with the requested weights.
+
+    ``weights``: ``coco``, ``none`` or a path to a state_dict of the whole detector.
+    ``seed`` makes ``none`` reproducible.
+    """
+    if model_name not in SUPPORTED_MODELS:
+        raise ValueError(
+            f"unknown model '{model_name}'; supported: {', '.join(SUPPORTED_MODELS)}"
+        )
+    if weights == "imagenet":
+        raise ValueError(f"weights 'imagenet' are for the classifiers; detector {model_name} "
+                         "takes coco, none or a state_dict path")
+    torch.manual_seed(seed)
+    model = torchvision.models.get_model(model_name, weights=None, weights_backbone=None)
+    _load_weights(model, model_name, weights, "coco")
     return model.eval()
 
 
@@ -133,13 +178,15 @@ def load_checkpoint(path: Path, problem: str, advice: str) -> dict[str, torch.Te
 DOWNLOAD_TIMEOUT_S = 30
 
 
-def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
-    """Load the COCO_V1 state_dict from the torch hub cache, downloading it only
-    when it is absent (with a socket timeout, so an offline machine fails fast)."""
-    weights = coco_weights(model_name)
+def _load_hub_state_dict(model_name: str) -> dict[str, torch.Tensor]:
+    """Load the published state_dict (:func:`hub_weights`) from the torch hub cache,
+    downloading it only when it is absent (with a socket timeout, so an offline
+    machine fails fast)."""
+    weights = hub_weights(model_name)
+    kind = "ImageNet" if model_name in CLASSIFIERS else "COCO"
     target = coco_checkpoint_path(model_name)
     if target.is_file():
-        return load_checkpoint(target, f"cached COCO weights '{target}' cannot be read",
+        return load_checkpoint(target, f"cached {kind} weights '{target}' cannot be read",
                                f"Delete it and download {weights.url} again.")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
@@ -147,7 +194,7 @@ def _load_coco_state_dict(model_name: str) -> dict[str, torch.Tensor]:
         return weights.get_state_dict(progress=False, check_hash=False)
     except Exception as err:
         raise WeightsUnavailableError(
-            f"COCO weights for {model_name} are not in the torch hub cache and could not "
+            f"{kind} weights for {model_name} are not in the torch hub cache and could not "
             f"be downloaded ({type(err).__name__}: {err}). Download {weights.url} on a "
             f"machine with internet access and place it as '{target.name}' in "
             f"'{target.parent}' (set TORCH_HOME to move the cache)."

@@ -60,7 +60,7 @@ def grid_sampling_matrix(n_grid: int, n_out: int, extent: float,
     Output pixel ``y`` (centre ``y + 0.5``) reads grid coordinate
     ``u = (y + 0.5) * extent / n_out - 0.5 - offset`` (cell ``j``'s centre at
     ``u = j``), clamped to ``[0, n_grid - 1]``; ``offset`` shifts cell centres
-    by a fraction of a cell (see :func:`quickgaze.cam.level_geometry`). At
+    by a fraction of a cell (see :func:`quickgaze.fused_levels.level_geometry`). At
     ``extent == n_grid`` and ``offset == 0`` this is :func:`bilinear_matrix`
     (torch's and OpenCV's half-pixel bilinear), in the same float32 coordinates.
     """

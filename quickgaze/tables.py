@@ -226,7 +226,7 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     """Share of ok images whose map has the opposite sign to the notebook's.
 
     The reference is grad-cam's (the notebook's) sign on the variant's own grid
-    and crop (sign policy ``svd``, see :func:`quickgaze.cam.gradcam_projection`),
+    and crop (sign policy ``svd``, see :func:`quickgaze.pca.gradcam_projection`),
     so ``share_flipped`` of a variant is the share of images where the
     notebook's map was inverted relative to that variant's policy.
     Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline), ``n``

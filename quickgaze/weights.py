@@ -12,15 +12,19 @@ UNTRAINED_LABEL = "untrained: smoke run"
 
 
 def local_weights(weights: str) -> Path | None:
-    """The local state_dict file of a ``weights`` setting, None for ``coco`` and ``none``:
+    """The local state_dict file of a ``weights`` setting, None for ``coco``, ``imagenet``
+    and ``none``:
     an input of the CAM rules and of every CAM record (quickgaze.batch.is_fresh)."""
-    return None if weights in ("coco", "none") else Path(weights)
+    return None if weights in ("coco", "imagenet", "none") else Path(weights)
 
 
 def weights_label(weights: str) -> str:
-    """``none`` -> untrained (smoke runs only), ``coco`` -> COCO_V1, a path -> its file name."""
+    """``none`` -> untrained (smoke runs only), ``coco`` -> COCO_V1, ``imagenet`` ->
+    ImageNet (the classifier's weights enum, see quickgaze.networks), a path -> its file name."""
     if weights == "none":
         return UNTRAINED_LABEL
     if weights == "coco":
         return "COCO_V1"
+    if weights == "imagenet":
+        return "ImageNet"
     return f"local: {Path(weights).name}"

@@ -40,6 +40,9 @@ if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
                      "(baselines, or results/<dataset>/<name>/ would collide)")
 for _name, _v in VARIANTS.items():
+    variants.check_variant(_name, _v)  # method, model and their settings
+    if variants.setting(_v, "method") != "eigencam":
+        continue  # grad-cam's methods do not read levels, grid or sign_policy
     if _v["sign_policy"] == "svd" and _v["grid"] == "finest":
         raise ValueError(f"config.yaml: variant '{_name}': sign_policy 'svd' (numpy's dense SVD, "
                          "grad-cam's sign) is not feasible at the finest grid (up to 54400 cells "
@@ -230,7 +233,9 @@ ANALYSIS_PARAMS = {
 COMPARE_PARAMS = {
     "names": SCORED,
     "baselines": BASELINES,
-    "policies": {v: s["sign_policy"] for v, s in VARIANTS.items()},
+    # the sign policy of an eigencam variant; a grad-cam method's name otherwise
+    "policies": {v: s["sign_policy"] if variants.setting(s, "method") == "eigencam"
+                 else variants.setting(s, "method") for v, s in VARIANTS.items()},
     "metric": RANKING["metric"],
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],

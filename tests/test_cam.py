@@ -18,25 +18,19 @@ from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from quickgaze.cam import (
-    GRAM_MAX,
-    SVD_MAX_CELLS,
     CamSettings,
-    FusedLevels,
-    apply_sign_policy,
     cam_from_projection,
     compute_cams,
     compute_variant_cams,
-    fpn_features,
-    grid_geometry,
     minmax,
-    select_levels,
-    sign_against,
-    to_tensor,
-    top_principal_projection,
 )
+from quickgaze.fpn import fpn_features, select_levels, to_tensor
+from quickgaze.fused_levels import FusedLevels, grid_geometry
 from quickgaze.io import read_rgb
 from quickgaze.models import build_detector
+from quickgaze.pca import GRAM_MAX, SVD_MAX_CELLS, top_principal_projection
 from quickgaze.resampling import cam_to_image
+from quickgaze.sign import apply_sign_policy, sign_against
 
 CPU = torch.device("cpu")
 NOTEBOOK = CamSettings(levels=("all",), grid="pool", input_scale="detector", sign_policy="svd",
@@ -274,10 +268,10 @@ def test_subspace_iteration_reports_non_convergence_on_a_near_tied_spectrum():
 
 
 def test_non_convergence_reaches_the_cam_record(monkeypatch):
-    import quickgaze.cam as cam_module
+    import quickgaze.pca as pca_module
 
-    real = cam_module._subspace_top
-    monkeypatch.setattr(cam_module, "_subspace_top",
+    real = pca_module._subspace_top
+    monkeypatch.setattr(pca_module, "_subspace_top",
                         lambda op, tol, max_iter: real(op, 1e-30, 2))
     image, _ = square_image(True)
     res = compute_cams(IntensityDetector().eval(), [image],

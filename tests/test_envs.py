@@ -18,7 +18,8 @@ from test_readme_commands import repo_copy
 
 # import name -> (pip distribution, conda-forge package)
 DISTRIBUTIONS = {"PIL": ("pillow", "pillow"), "torch": ("torch", "pytorch"),
-                 "matplotlib": ("matplotlib", "matplotlib-base")}
+                 "matplotlib": ("matplotlib", "matplotlib-base"),
+                 "pytorch_grad_cam": ("grad-cam", "grad-cam")}
 LOCAL = {"quickgaze", "quickgaze_path"}
 
 

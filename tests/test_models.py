@@ -18,6 +18,7 @@ from quickgaze.models import (
     SUPPORTED_MODELS,
     WeightsUnavailableError,
     build_detector,
+    build_model,
     resolve_device,
 )
 
@@ -159,3 +160,70 @@ def test_auto_and_cpu_devices():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected
     assert resolve_device("cpu") == CPU
+
+
+# --- classifiers ---------------------------------------------------------------------------
+
+CLASSIFIER = "efficientnet_b0"
+
+
+def imagenet_file_name(name: str) -> str:
+    from quickgaze.networks import CLASSIFIERS
+
+    enum = torchvision.models.get_model_weights(name)[CLASSIFIERS[name].weights]
+    return os.path.basename(enum.url)
+
+
+def test_imagenet_weights_load_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    state = build_model(CLASSIFIER, "none", seed=7).state_dict()
+    target = tmp_path / "hub" / "checkpoints" / imagenet_file_name(CLASSIFIER)
+    target.parent.mkdir(parents=True)
+    torch.save(state, target)
+    loaded = build_model(CLASSIFIER, "imagenet", seed=0).state_dict()
+    fresh = build_model(CLASSIFIER, "none", seed=0).state_dict()
+    key = "classifier.1.weight"
+    assert torch.equal(loaded[key], state[key]) and not torch.equal(loaded[key], fresh[key])
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
+def test_imagenet_weights_offline_name_the_directory_and_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(WeightsUnavailableError) as err:
+        build_model(CLASSIFIER, "imagenet")
+    message = str(err.value)
+    assert message.startswith(f"ImageNet weights for {CLASSIFIER} are not in the torch hub cache")
+    assert imagenet_file_name(CLASSIFIER) in message
+    assert str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_classifier_local_state_dict_and_wrong_weights_kind(tmp_path):
+    path = tmp_path / "classifier.pth"
+    state = build_model(CLASSIFIER, "none", seed=5).state_dict()
+    torch.save(state, path)
+    loaded = build_model(CLASSIFIER, str(path)).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    with pytest.raises(WeightsUnavailableError, match=f"is not a state_dict of {CLASSIFIER}"):
+        build_model(CLASSIFIER, _other_state(tmp_path))
+    with pytest.raises(ValueError, match="weights 'coco' are for the detectors"):
+        build_model(CLASSIFIER, "coco")
+    with pytest.raises(ValueError, match="weights 'imagenet' are for the classifiers"):
+        build_model(FAST, "imagenet")
+
+
+def _other_state(tmp_path: Path) -> str:
+    path = tmp_path / "other.pth"
+    torch.save(torchvision.models.mobilenet_v3_small().state_dict(), path)
+    return str(path)
+
+
+def test_weights_none_classifiers_are_seeded():
+    a = build_model(CLASSIFIER, "none", seed=3).state_dict()
+    b = build_model(CLASSIFIER, "none", seed=3).state_dict()
+    c = build_model(CLASSIFIER, "none", seed=4).state_dict()
+    key = "classifier.1.weight"
+    assert torch.equal(a[key], b[key]) and not torch.equal(a[key], c[key])

@@ -43,10 +43,12 @@ REPORT = "snakemake --report report.zip"
 UNLOCK = "snakemake --unlock"
 STUDY = "snakemake --cores all --configfile config.yaml studies/salicon-val.yaml"
 STUDY_REPORT = "snakemake --report report.zip --configfile config.yaml studies/salicon-val.yaml"
+METHODS = "snakemake --cores all --configfile config.yaml studies/methods.yaml"
+METHODS_REPORT = "snakemake --report report.zip --configfile config.yaml studies/methods.yaml"
 SLURM = ("snakemake --profile profiles/slurm --configfile config.yaml studies/salicon-val.yaml "
          "site.yaml")
 SLURM_DRY = SLURM + " -n"
-TESTED = {DEMO, REPORT, UNLOCK, STUDY, STUDY_REPORT, SLURM_DRY}
+TESTED = {DEMO, REPORT, UNLOCK, STUDY, STUDY_REPORT, SLURM_DRY, METHODS, METHODS_REPORT}
 # Not runnable here, with the reason (and what checks it instead).
 NOT_RUN = {
     "snakemake --sdm conda": "conda channels cannot be reached from the test machines",
@@ -124,3 +126,30 @@ def test_slurm_command_as_a_dry_run(tmp_path):
     (work / "site.yaml").write_text(site.group(1))
     out = ok(run(SLURM_DRY, work, timeout=300))
     assert "download_salicon_archive" in out and "This was a dry-run" in out
+
+
+@pytest.mark.slow
+def test_methods_study_demo_sized_untrained_runs_through_the_report(tmp_path):
+    """studies/methods.yaml as written, made demo-sized and untrained (3 images,
+    weights none, detection_score 0): every variant gets a CAM for every image,
+    and the comparison pairs them all."""
+    work = repo_copy(tmp_path / "repo")
+    path = work / "studies/methods.yaml"
+    study = yaml.safe_load(path.read_text())
+    study["dataset"]["demo"]["n_images"] = 3
+    study["ranking"] = {**study.get("ranking", {}), "n": 1, "bootstrap": 200}
+    for block in study["variants"].values():
+        block["weights"] = "none"
+        if "detection_score" in block:
+            block["detection_score"] = 0.0
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    ok(run(METHODS, work, timeout=1500))
+    results = work / "results" / "methods"
+    for name in study["variants"]:
+        errors = (results / name / "errors.csv").read_text().strip().splitlines()
+        assert len(errors) == 1, (name, errors)  # the header alone: no image failed
+        assert len(list((results / name / "cam").glob("*.npz"))) == 3
+    paired = (results / "comparison" / "paired.csv").read_text()
+    assert all(name in paired for name in study["variants"])
+    ok(run(METHODS_REPORT, work))
+    assert (work / "report.zip").stat().st_size > 0
