@@ -233,9 +233,15 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
 
 
 def deciles_plot(deciles: pd.DataFrame, metric: str, title: str = "") -> Figure:
-    """Bar per decile: the mean of ``metric`` in it, whiskers to the decile's edges."""
+    """Bar per decile: the mean of ``metric`` in it, whiskers to the decile's edges
+    (an empty table, a ceiling not available anywhere, says so instead)."""
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
+    if deciles.empty:
+        ax.text(0.5, 0.5, "not available: no image has a score", ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title or f"Deciles of {metric}")
+        return fig
     x = deciles["decile"].to_numpy()
     mean = deciles["mean"].to_numpy(dtype=float)
     err = np.vstack([np.clip(mean - deciles["low"], 0, None), np.clip(deciles["high"] - mean,
@@ -250,9 +256,14 @@ def deciles_plot(deciles: pd.DataFrame, metric: str, title: str = "") -> Figure:
     return fig
 
 
+#: Marker and colour of each kind of scored name in the comparison plots.
+KIND_STYLE = {"variant": ("o", "tab:blue"), "baseline": ("s", "grey"),
+              "ceiling": ("D", "tab:green")}
+
+
 def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> Figure:
-    """At a glance: per metric, every variant's and baseline's mean with its CI,
-    and a last panel with the share of images whose sign was flipped."""
+    """At a glance: per metric, every variant's, baseline's and human ceiling's mean
+    with its CI, and a last panel with the share of images whose sign was flipped."""
     metrics = sorted(means["metric"].unique())
     names = list(dict.fromkeys(means["name"]))
     n_panels = len(metrics) + 1
@@ -267,10 +278,9 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
         for yi, (name, r) in zip(y, m.iterrows()):
             if not np.isfinite(r["mean"]):
                 continue
-            baseline = r["kind"] == "baseline"
+            fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
             ax.errorbar(r["mean"], yi, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
-                        fmt="s" if baseline else "o", color="grey" if baseline else "tab:blue",
-                        capsize=3)
+                        fmt=fmt, color=colour, capsize=3)
         ax.axvline(0, color="grey", lw=0.6, ls=":")
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
@@ -290,8 +300,8 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
     ax.set_title("share of images with sign flipped", fontsize=9)
     for ax in axes[n_panels:]:
         ax.set_visible(False)
-    fig.suptitle(title or "Variants and baselines (circles: variants, squares: baselines)",
-                 fontsize=11)
+    fig.suptitle(title or "Variants, baselines and the human ceiling (circles: variants, "
+                          "squares: baselines, diamonds: humans)", fontsize=11)
     return fig
 
 

@@ -53,12 +53,15 @@ STAGES: dict[str, Stage] = {
     "fixation_stats": Stage(("jobs",), ("ids", "centre_bias_sigma", "n_others", "seed")),
     "evaluation": Stage(("jobs",), ("sigma", "seed"), ("ids", "variant")),
     "baseline": Stage(("jobs",), ("sigma", "seed", "baseline"), ("ids",)),
+    "ceiling": Stage(("ceiling",), ("ceiling", "repeats", "seed", "one_human_observers",
+                                    "infinite_repeats"), ("ids",)),
     "metrics_table": Stage(("tables",), ("image_paths", "truth_paths", "strict")),
     "analysis": Stage(("tables", "figures"),
                       ("metric", "n", "n_boot", "seed", "exclude_degenerate")),
     "gallery": Stage(("figures",), ()),
     "compare": Stage(("tables", "figures"),
-                     ("names", "baselines", "policies", "metric", "n_boot", "seed")),
+                     ("names", "baselines", "ceilings", "policies", "metric", "n_boot",
+                      "seed")),
     "deep_dive": Stage(("figures",), ("names", "reference", "metric", "n", "exclude_degenerate")),
 }
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quickgaze import stats
+from quickgaze.ceiling import NOT_AVAILABLE
 from quickgaze.io import read_json
 from quickgaze.metrics import better_direction
 
@@ -142,6 +143,9 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary (bootstrap CI of the mean, ``n_boot`` resamples, ``seed``) of every metric
     and of the explained variance, from one per-image table. Returns the three tables."""
     table = pd.read_parquet(parquet)
+    if not_available(table):
+        return _write_not_available(table, parquet, ranking_csv, deciles_csv, summary_csv,
+                                    metric)
     check_metric(table, metric, parquet)
     ranked = ranking(table, metric, n, exclude_degenerate)
     if ranked.empty:
@@ -154,6 +158,33 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary = stats.summary_table(table, columns, n_boot=n_boot, seed=seed)
     summary.insert(1, "n_images", len(table))
     summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
+    ranked.to_csv(ranking_csv, index=False)
+    dec.to_csv(deciles_csv, index=False)
+    summary.to_csv(summary_csv, index=False)
+    return {"ranking": ranked, "deciles": dec, "summary": summary}
+
+
+def not_available(table: pd.DataFrame) -> bool:
+    """True when every image of ``table`` is an error record saying the scores are
+    :data:`~quickgaze.ceiling.NOT_AVAILABLE` (a human ceiling on a dataset that names
+    no observer): a result to report, not a failure."""
+    return (not table.empty and "error" in table.columns
+            and bool((table["status"] != "ok").all())
+            and bool(table["error"].astype(str).str.startswith(NOT_AVAILABLE).all()))
+
+
+def _write_not_available(table: pd.DataFrame, parquet: str, ranking_csv: str, deciles_csv: str,
+                         summary_csv: str, metric: str) -> dict[str, pd.DataFrame]:
+    """The analysis outputs of a table that is :func:`not_available` everywhere:
+    an empty ranking and deciles, and a summary of one row per metric with
+    ``n`` 0 and the reason in ``note``."""
+    reasons = sorted(set(table["error"].astype(str)))
+    log.warning("%s: not available for any of %d images: %s", parquet, len(table),
+                " | ".join(reasons))
+    ranked = pd.DataFrame(columns=["group", "rank", "image", "metric", "value", "weights_label"])
+    dec = pd.DataFrame(columns=["decile", "low", "high", "n", "mean", "metric"])
+    summary = pd.DataFrame({"metric": [metric], "n_images": [len(table)],
+                            "n_errors": [len(table)], "n": [0], "note": ["; ".join(reasons)]})
     ranked.to_csv(ranking_csv, index=False)
     dec.to_csv(deciles_csv, index=False)
     summary.to_csv(summary_csv, index=False)
@@ -188,15 +219,16 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     and crop (sign policy ``svd``, see :func:`quickgaze.cam.gradcam_projection`),
     so ``share_flipped`` of a variant is the share of images where the
     notebook's map was inverted relative to that variant's policy.
-    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline), ``n``
+    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline or ceiling), ``n``
     (ok images with a reference sign), ``n_unknown`` (ok images without one:
     grids too large for the dense SVD, near-tied components), ``n_flipped``,
-    ``share_flipped`` (``n_flipped / n``; NaN for a baseline, or when ``n`` is 0).
+    ``share_flipped`` (``n_flipped / n``; NaN for a baseline or ceiling, or when
+    ``n`` is 0).
     """
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
-        has = kinds[name] != "baseline" and "sign_flipped" in ok.columns
+        has = kinds[name] == "variant" and "sign_flipped" in ok.columns
         known = ok["sign_flipped"].dropna().astype(bool) if has else pd.Series(dtype=bool)
         rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
                      "n": len(known), "n_unknown": len(ok) - len(known) if has else len(ok),
@@ -241,14 +273,17 @@ def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFram
 
 def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: Iterable[str],
                      policies: Mapping[str, str], means_csv: str, paired_csv: str,
-                     flips_csv: str, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
-    """Compare variants and baselines on every metric present: means with bootstrap
-    CIs, paired per-image differences of every pair (:func:`quickgaze.stats.paired_table`)
-    and the sign-flip shares. Writes the three CSVs and returns the three tables
-    (keys ``means``, ``paired``, ``flips``)."""
+                     flips_csv: str, n_boot: int, seed: int,
+                     ceilings: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+    """Compare variants, baselines and the human ceilings on every metric present:
+    means with bootstrap CIs, paired per-image differences of every pair
+    (:func:`quickgaze.stats.paired_table`) and the sign-flip shares. Writes the
+    three CSVs and returns the three tables (keys ``means``, ``paired``,
+    ``flips``). ``kind`` is ``variant``, ``baseline`` or ``ceiling``."""
     tables = read_tables(table_paths)
-    baselines = set(baselines)
-    kinds = {n: "baseline" if n in baselines else "variant" for n in tables}
+    baselines, ceilings = set(baselines), set(ceilings)
+    kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
+             for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
     out = {"means": means_table(tables, kinds, n_boot, seed),
            "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed),

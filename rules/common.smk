@@ -10,7 +10,7 @@ from snakemake.utils import validate
 # (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
 sys.path.insert(0, workflow.basedir)
 
-from quickgaze import baselines, datasets, stages, variants
+from quickgaze import baselines, ceiling, datasets, stages, variants
 from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
@@ -31,14 +31,17 @@ VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variant
 FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
-SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
+# The human ceiling (split halves, one human, infinitely many): pseudo-variants too.
+CEILINGS = list(ceiling.CEILINGS)
+SCORED = [*VARIANTS, *BASELINES, *CEILINGS]  # everything with per-image metrics, side by side
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES} & set(VARIANTS)
+_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES, *CEILINGS}
+_reserved &= set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
-                     "(baselines, or results/<dataset>/<name>/ would collide)")
+                     "(baselines, the human ceiling, or results/<dataset>/<name>/ would collide)")
 for _name, _v in VARIANTS.items():
     if _v["sign_policy"] == "svd" and _v["grid"] == "finest":
         raise ValueError(f"config.yaml: variant '{_name}': sign_policy 'svd' (numpy's dense SVD, "
@@ -152,7 +155,8 @@ def done_path(rule):
 
 
 def batch_rules():
-    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk)."""
+    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk,
+    ceiling.smk)."""
     for batch in BATCHES:
         yield f"ground_truth_{batch}"
         for group in FORWARD_GROUPS:
@@ -161,6 +165,8 @@ def batch_rules():
             yield f"evaluate_{v}_{batch}"
         for b in BASELINES:
             yield f"baseline_{b}_{batch}"
+        for c in CEILINGS:
+            yield f"ceiling_{c}_{batch}"
 
 
 def truth_path(image):
@@ -249,6 +255,7 @@ ANALYSIS_PARAMS = {
 COMPARE_PARAMS = {
     "names": SCORED,
     "baselines": BASELINES,
+    "ceilings": CEILINGS,
     "policies": {v: s["sign_policy"] for v, s in VARIANTS.items()},
     "metric": RANKING["metric"],
     "n_boot": RANKING["bootstrap"],
@@ -261,6 +268,20 @@ DEEP_DIVE_PARAMS = {
     "n": RANKING["n"],
     "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
+
+
+CEILING = config["ceiling"]
+
+
+def ceiling_stage_params(name):
+    """What the records of ceiling ``name`` depend on (quickgaze.stages, stage ``ceiling``)."""
+    return {
+        "ceiling": name,
+        "repeats": CEILING["repeats"],
+        "seed": config["seed"],
+        "one_human_observers": CEILING["one_human_observers"],
+        "infinite_repeats": CEILING["infinite_repeats"],
+    }
 
 
 def cam_group_params(members):
@@ -292,7 +313,7 @@ def per_image_files():
         yield truth_path(i)
         for v in VARIANTS:
             yield from (cam_path(v, i), smooth_path(v, i), metrics_path(v, i))
-        for b in BASELINES:
+        for b in (*BASELINES, *CEILINGS):
             yield metrics_path(b, i)
 
 

@@ -8,6 +8,7 @@ log_to_file(snakemake.log[0])
 out = write_comparison(
     dict(zip(snakemake.params.names, snakemake.input.tables)),
     baselines=snakemake.params.baselines,
+    ceilings=snakemake.params.ceilings,
     policies=snakemake.params.policies,
     means_csv=snakemake.output.means,
     paired_csv=snakemake.output.paired,
