@@ -266,6 +266,71 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     return out
 
 
+#: The references of the share of the gap: the baseline and the human ceiling.
+GAP_FLOOR, GAP_CEILING = "centre_bias", "humans"
+SHARE_IMAGE_COLUMNS = ["name", "metric", "image", "value", "floor", "ceiling", "share"]
+SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "mean", "ci_low", "ci_high",
+                 "ci_method", "median", "share_of_means"]
+
+
+def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
+                        floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+    """Each variant's score per image and metric as a share of the gap between
+    the centre bias and the human ceiling:
+    ``share = (model - floor) / (ceiling - floor)``, on the images all three
+    scored (status ok, finite).
+
+    0 is the centre bias, 1 the split-half human ceiling; negative is below
+    the centre bias, above 1 better than half of the observers predict the
+    other half. The formula needs no direction: for a lower-is-better metric
+    (KLD, MAE, MSE) numerator and denominator change sign together. NaN where
+    the ceiling equals the floor. Columns :data:`SHARE_IMAGE_COLUMNS`; empty
+    when the floor or the ceiling is not among ``tables``.
+    """
+    rows = []
+    if floor not in tables or ceiling not in tables:
+        return pd.DataFrame(columns=SHARE_IMAGE_COLUMNS)
+    for name, t in tables.items():
+        if kinds[name] != "variant":
+            continue
+        for metric in metric_columns(t):
+            scores = stats.aligned_scores({name: t, floor: tables[floor],
+                                           ceiling: tables[ceiling]}, metric).dropna()
+            gap = scores[ceiling] - scores[floor]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = ((scores[name] - scores[floor]) / gap).where(gap != 0)
+            rows.append(pd.DataFrame({"name": name, "metric": metric, "image": scores.index,
+                                      "value": scores[name].to_numpy(),
+                                      "floor": scores[floor].to_numpy(),
+                                      "ceiling": scores[ceiling].to_numpy(),
+                                      "share": share.to_numpy()}))
+    if not rows:
+        return pd.DataFrame(columns=SHARE_IMAGE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[SHARE_IMAGE_COLUMNS]
+
+
+def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
+                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+    """Per variant and metric, the mean of the per-image shares of the gap
+    (:func:`share_of_gap_images`) with its bootstrap CI
+    (:func:`quickgaze.stats.summarise`), their median, and ``share_of_means``,
+    ``(mean model - mean floor) / (mean ceiling - mean floor)`` over the same
+    images. Choice: both, because a per-image share explodes where the
+    ceiling is barely above the centre bias, which moves the mean of shares
+    but not the share of means (nor the median). Columns :data:`SHARE_COLUMNS`."""
+    rows = []
+    for (name, metric), g in per_image.groupby(["name", "metric"], sort=False):
+        s = stats.summarise(g["share"], n_boot=n_boot, seed=seed)
+        gap = g["ceiling"].mean() - g["floor"].mean()
+        rows.append({"name": name, "metric": metric, "floor": floor, "ceiling": ceiling,
+                     "n": s["n"], "mean": s["mean"], "ci_low": s["ci_low"],
+                     "ci_high": s["ci_high"], "ci_method": s["ci_method"],
+                     "median": s["median"],
+                     "share_of_means": float((g["value"].mean() - g["floor"].mean()) / gap)
+                     if len(g) and gap != 0 else np.nan})
+    return pd.DataFrame(rows, columns=SHARE_COLUMNS)
+
+
 def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:
     """Per-image tables (parquet) by name, in the given order."""
     return {name: pd.read_parquet(p) for name, p in paths.items()}
@@ -274,12 +339,16 @@ def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFram
 def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: Iterable[str],
                      policies: Mapping[str, str], means_csv: str, paired_csv: str,
                      flips_csv: str, n_boot: int, seed: int,
-                     ceilings: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+                     ceilings: Iterable[str] = (), share_csv: str | None = None,
+                     share_images_csv: str | None = None) -> dict[str, pd.DataFrame]:
     """Compare variants, baselines and the human ceilings on every metric present:
     means with bootstrap CIs, paired per-image differences of every pair
-    (:func:`quickgaze.stats.paired_table`) and the sign-flip shares. Writes the
-    three CSVs and returns the three tables (keys ``means``, ``paired``,
-    ``flips``). ``kind`` is ``variant``, ``baseline`` or ``ceiling``."""
+    (:func:`quickgaze.stats.paired_table`), the sign-flip shares and each
+    variant's share of the gap between the centre bias and the human ceiling
+    (:func:`share_of_gap_table`, per image :func:`share_of_gap_images`).
+    Writes the CSVs given and returns the tables (keys ``means``, ``paired``,
+    ``flips``, ``share``, ``share_images``). ``kind`` is ``variant``,
+    ``baseline`` or ``ceiling``."""
     tables = read_tables(table_paths)
     baselines, ceilings = set(baselines), set(ceilings)
     kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
@@ -287,7 +356,12 @@ def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: It
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
     out = {"means": means_table(tables, kinds, n_boot, seed),
            "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed),
-           "flips": sign_flip_table(tables, kinds, policies)}
+           "flips": sign_flip_table(tables, kinds, policies),
+           "share_images": share_of_gap_images(tables, kinds)}
+    out["share"] = share_of_gap_table(out["share_images"], n_boot, seed)
+    for key, path in (("share", share_csv), ("share_images", share_images_csv)):
+        if path is not None:
+            out[key].to_csv(path, index=False)
     out["means"].to_csv(means_csv, index=False)
     out["paired"].to_csv(paired_csv, index=False)
     out["flips"].to_csv(flips_csv, index=False)

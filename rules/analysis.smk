@@ -109,6 +109,13 @@ rule compare:
             category="1. Comparison",
             labels={"item": "sign flips (table)"},
         ),
+        share=report(
+            comparison_path("share_of_gap.csv"),
+            caption="../report/share_of_gap.rst",
+            category="1. Comparison",
+            labels={"item": "share of the gap, centre bias to humans (table)"},
+        ),
+        share_images=comparison_path("share_of_gap_images.csv"),
         overview=report(
             comparison_path("overview.png"),
             caption="../report/overview.rst",

@@ -332,8 +332,9 @@ def variant_tables(wildcards=None):
 # Per-variant and per-baseline outputs of rules/analysis.smk, and the comparison.
 ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv", "deciles.csv",
                   "summary.csv", "deciles.png")
-COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "overview.png", "paired.png",
-                    "deep_dive.csv", "deep_dive")
+COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "share_of_gap.csv",
+                    "share_of_gap_images.csv", "overview.png", "paired.png", "deep_dive.csv",
+                    "deep_dive")
 
 
 def all_targets():

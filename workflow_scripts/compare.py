@@ -13,6 +13,8 @@ out = write_comparison(
     means_csv=snakemake.output.means,
     paired_csv=snakemake.output.paired,
     flips_csv=snakemake.output.flips,
+    share_csv=snakemake.output.share,
+    share_images_csv=snakemake.output.share_images,
     n_boot=snakemake.params.n_boot,
     seed=snakemake.params.seed,
 )
