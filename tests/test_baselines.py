@@ -197,3 +197,19 @@ def test_workflow_scores_baselines_like_variants(tmp_path):
     assert (centre["auc_judd_raw"] > 0.5).all()
     # Chance level against the centre bias: the uniform map loses information.
     assert (uniform["info_gain_raw"] < 0).all()
+    # The demo names its observers (40 per image), so the human ceiling is there too,
+    # with the variant's keys, in the analysis and the comparison.
+    for ceiling in ("humans", "one_human", "infinite_humans"):
+        table = pd.read_parquet(results / ceiling / "metrics.parquet")
+        assert (table["status"] == "ok").all(), table["error"].tolist()
+        assert (table["n_observers"] == 40).all()
+        assert set(variant) - {"cam_path", "smooth_path", "input_tokens"} <= set(
+            table.columns) | {"fingerprint"}
+        assert (results / ceiling / "summary.csv").exists()
+    humans = pd.read_parquet(results / "humans" / "metrics.parquet")
+    assert (humans["cc_raw"] > centre["cc_raw"]).all()
+    means = pd.read_csv(results / "comparison" / "means.csv")
+    assert set(means.loc[means["kind"] == "ceiling", "name"]) == {"humans", "one_human",
+                                                                  "infinite_humans"}
+    share = pd.read_csv(results / "comparison" / "share_of_gap.csv")
+    assert set(share["name"]) == {"fast"} and (share["n"] == 3).all()
