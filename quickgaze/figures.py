@@ -23,7 +23,17 @@ from quickgaze.batch import load_npz
 from quickgaze.io import atomic_path, read_map, read_rgb
 from quickgaze.metrics import better_direction
 from quickgaze.resampling import cam_to_image
-from quickgaze.tables import deep_dive_table, read_tables
+from quickgaze.tables import (
+    GAP_CEILING,
+    GAP_FLOOR,
+    HEADLINE_LABELS,
+    HEADLINE_METRICS,
+    deep_dive_table,
+    headline_latex,
+    headline_markdown,
+    headline_table,
+    read_tables,
+)
 from quickgaze.weights import UNTRAINED_LABEL
 
 log = logging.getLogger("quickgaze")
@@ -53,12 +63,16 @@ def colour_overlay(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5,
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
+FIGURE_FORMATS = ("png", "jpg", "pdf", "svg")
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
-    """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG or,
-    for a ``.jpg`` path, JPEG of quality 85 (galleries: a quarter of the PNG's size)."""
+    """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG,
+    for a ``.jpg`` path JPEG of quality 85 (galleries: a quarter of the PNG's size),
+    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path."""
     fmt = Path(path).suffix.lstrip(".").lower()
-    if fmt not in ("png", "jpg"):
-        raise ValueError(f"{path}: figures are written as .png or .jpg")
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"{path}: figures are written as {', '.join('.' + f for f in FIGURE_FORMATS)}")
     extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt, **extra)
@@ -303,6 +317,63 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
     fig.suptitle(title or "Variants, baselines and the human ceiling (circles: variants, "
                           "squares: baselines, diamonds: humans)", fontsize=11)
     return fig
+
+
+def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") -> Figure:
+    """The headline figure: one panel per headline metric
+    (:data:`quickgaze.tables.HEADLINE_METRICS`), every variant beside the
+    baselines and the human ceilings, each a mean with its 95% CI (a row of
+    :func:`quickgaze.tables.headline_table`); dashed lines at the centre bias
+    and at the split-half ceiling ``humans`` where they are scored."""
+    metrics = [m for m in HEADLINE_METRICS if m in table.columns]
+    ncols = 3
+    nrows = int(np.ceil(len(metrics) / ncols))
+    height = max(2.4, 0.32 * len(table) + 1.3)
+    fig = Figure(figsize=(4.4 * ncols, height * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    y = np.arange(len(table))
+    names = table["name"].tolist()
+    for ax, m in zip(axes, metrics):
+        for yi, r in zip(y, table.to_dict("records")):
+            if not np.isfinite(r[m]):
+                ax.annotate("n/a", (0.02, yi), xycoords=("axes fraction", "data"), fontsize=7,
+                            va="center", color="grey")
+                continue
+            fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
+            low, high = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
+            err = ([[r[m] - low], [high - r[m]]] if np.isfinite(low) and np.isfinite(high)
+                   else None)
+            ax.errorbar(r[m], yi, xerr=err, fmt=fmt, color=colour, capsize=3)
+        for ref, style in ((GAP_FLOOR, ":"), (GAP_CEILING, "--")):
+            row = table[table["name"] == ref]
+            if len(row) and np.isfinite(row[m].iloc[0]):
+                ax.axvline(row[m].iloc[0], color="grey", lw=0.8, ls=style)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{HEADLINE_LABELS.get(m, m)} ({form} map; "
+                     f"{better_phrase(f'{m}_{form}')})", fontsize=9)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(title or "Headline: mean and 95% CI per image set (circles: variants, "
+                          "squares: baselines, diamonds: humans; dotted: centre bias, "
+                          "dashed: split-half humans)", fontsize=10)
+    return fig
+
+
+def write_headline(means_csv: str | os.PathLike, form: str, figures: Sequence[str | os.PathLike],
+                   markdown: str | os.PathLike, latex: str | os.PathLike, title: str = "") -> None:
+    """The headline figure (one file per path in ``figures``: PNG, PDF or SVG),
+    Markdown table and LaTeX table from the comparison's ``means.csv``
+    (:func:`quickgaze.tables.headline_table` of map ``form``)."""
+    table = headline_table(pd.read_csv(means_csv), form)
+    fig = headline_plot(table, form, title)
+    for path in figures:
+        save_figure(fig, path)
+    for path, text in ((markdown, headline_markdown(table)),
+                       (latex, headline_latex(table, caption=title or
+                                              f"Mean and 95% CI per image, {form} map."))):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
 
 
 def better_phrase(metric: str) -> str:

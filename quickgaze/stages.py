@@ -62,6 +62,7 @@ STAGES: dict[str, Stage] = {
     "compare": Stage(("tables", "figures"),
                      ("names", "baselines", "ceilings", "policies", "metric", "n_boot",
                       "seed")),
+    "headline": Stage(("figures",), ("form", "formats")),
     "deep_dive": Stage(("figures",), ("names", "reference", "metric", "n", "exclude_degenerate")),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -329,6 +329,97 @@ def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
                      "share_of_means": float((g["value"].mean() - g["floor"].mean()) / gap)
                      if len(g) and gap != 0 else np.nan})
     return pd.DataFrame(rows, columns=SHARE_COLUMNS)
+
+
+#: The headline metrics (issue 16): the MIT/Tuebingen benchmark's main ones.
+HEADLINE_METRICS = ("cc", "nss", "auc_judd", "sauc", "sim", "info_gain")
+HEADLINE_LABELS = {"cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "sauc": "sAUC",
+                   "sim": "SIM", "info_gain": "IG (bits)"}
+KIND_ORDER = {"variant": 0, "baseline": 1, "ceiling": 2}
+
+
+def headline_table(means: pd.DataFrame, form: str = "smooth",
+                   metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """One row per variant, baseline and ceiling (in that order, each kind in the
+    order of ``means``) and, per headline metric of the map ``form`` (``raw`` or
+    ``smooth``: the column ``<metric>_<form>``), its mean and 95% CI from
+    :func:`means_table`'s rows. Columns: ``name``, ``kind``, ``n`` (the most
+    images any of its metrics has), then ``<metric>``, ``<metric>_ci_low``,
+    ``<metric>_ci_high`` per metric (NaN where the name lacks it)."""
+    if form not in ("raw", "smooth"):
+        raise ValueError(f"headline: form must be raw or smooth, got '{form}'")
+    names = list(dict.fromkeys(means["name"]))
+    kinds = means.drop_duplicates("name").set_index("name")["kind"]
+    names.sort(key=lambda n: KIND_ORDER.get(kinds[n], 0))  # stable: config order per kind
+    indexed = means.set_index(["name", "metric"])
+    rows = []
+    for name in names:
+        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0}
+        for m in metrics:
+            key = (name, f"{m}_{form}")
+            found = key in indexed.index
+            for col, src in ((m, "mean"), (f"{m}_ci_low", "ci_low"), (f"{m}_ci_high", "ci_high")):
+                row[col] = float(indexed.loc[key, src]) if found else np.nan
+            if found:
+                row["n"] = max(int(row["n"]), int(indexed.loc[key, "n"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> str:
+    """:func:`headline_table` as a Markdown table: ``mean [ci_low, ci_high]`` per cell,
+    3 decimals, ``n/a`` where a name lacks the metric."""
+    head = ["name", "kind", "n", *(HEADLINE_LABELS.get(m, m) for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table.to_dict("records"):
+        cells = [str(r["name"]), str(r["kind"]), str(r["n"]),
+                 *(_cell(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _latex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (names are letters, digits
+    and ``_ . -``, see the schema; labels add spaces and parentheses)."""
+    for char in ("&", "%", "$", "#", "_", "{", "}"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def headline_latex(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+                   caption: str = "") -> str:
+    """:func:`headline_table` as a LaTeX ``table`` with a ``tabular`` (booktabs
+    rules: ``\\usepackage{booktabs}``): mean and, below it, the 95% CI per cell;
+    a rule between variants, baselines and ceilings; names escaped."""
+    cols = "ll" + "r" * (len(metrics) + 1)
+    out = ["\\begin{table}[t]", "\\centering", f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
+           " & ".join(["name", "kind", "$n$", *(_latex(HEADLINE_LABELS.get(m, m))
+                                                 for m in metrics)]) + " \\\\", "\\midrule"]
+    previous = None
+    for r in table.to_dict("records"):
+        if previous is not None and r["kind"] != previous:
+            out.append("\\midrule")
+        previous = r["kind"]
+        means = [f"{r[m]:.3f}" if np.isfinite(r[m]) else "n/a" for m in metrics]
+        cis = [f"[{r[f'{m}_ci_low']:.3f}, {r[f'{m}_ci_high']:.3f}]"
+               if np.isfinite(r[f"{m}_ci_low"]) and np.isfinite(r[f"{m}_ci_high"]) else ""
+               for m in metrics]
+        out.append(" & ".join([_latex(str(r["name"])), _latex(str(r["kind"])), str(r["n"]),
+                               *means]) + " \\\\")
+        if any(cis):
+            out.append(" & ".join(["", "", "", *(f"\\footnotesize {c}" if c else "" for c in cis)])
+                       + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}",
+            f"\\caption{{{_latex(caption)}}}" if caption else "", "\\end{table}"]
+    return "\n".join(line for line in out if line) + "\n"
 
 
 def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:

@@ -138,6 +138,35 @@ rule compare:
         "../workflow_scripts/compare.py"
 
 
+rule headline:
+    input:
+        means=comparison_path("means.csv"),
+        params=params_file("headline", HEADLINE_PARAMS),
+    output:
+        figure=report(
+            comparison_path("headline.png"),
+            caption="../report/headline.rst",
+            category="1. Comparison",
+            labels={"item": "headline (figure)"},
+        ),
+        vector=headline_vector_figures(),
+        markdown=report(
+            comparison_path("headline.md"),
+            caption="../report/headline_table.rst",
+            category="1. Comparison",
+            labels={"item": "headline (Markdown table)"},
+        ),
+        latex=comparison_path("headline.tex"),
+    params:
+        **HEADLINE_PARAMS,
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/comparison/headline.log",
+    script:
+        "../workflow_scripts/headline.py"
+
+
 rule deep_dive:
     input:
         tables=variant_tables,

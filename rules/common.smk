@@ -261,6 +261,11 @@ COMPARE_PARAMS = {
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],
 }
+HEADLINE_PARAMS = {
+    # The headline reads the map the ranking metric names (<metric>_raw or _smooth).
+    "form": RANKING["metric"].rsplit("_", 1)[1],
+    "formats": lookup(dpath="figure_formats", within=config, default=["png"]),
+}
 DEEP_DIVE_PARAMS = {
     "names": list(VARIANTS),
     "reference": REFERENCE,
@@ -334,7 +339,14 @@ ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv",
                   "summary.csv", "deciles.png")
 COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "share_of_gap.csv",
                     "share_of_gap_images.csv", "overview.png", "paired.png", "deep_dive.csv",
-                    "deep_dive")
+                    "deep_dive", "headline.md", "headline.tex")
+
+
+def headline_vector_figures(wildcards=None):
+    """The headline figure in the other formats of `figure_formats` (pdf, svg); the
+    PNG is always written, for the report."""
+    return [comparison_path(f"headline.{fmt}") for fmt in HEADLINE_PARAMS["formats"]
+            if fmt != "png"]
 
 
 def all_targets():
@@ -351,4 +363,6 @@ def all_targets():
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),
+        comparison_path("headline.png"),
+        *headline_vector_figures(),
     ]

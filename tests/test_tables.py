@@ -267,3 +267,34 @@ def test_share_of_gap_places_each_variant_between_centre_bias_and_humans(tmp_pat
     assert len(one) == 1 and np.isnan(one["share"].iloc[0])
     # Without the ceiling among the tables there is no share at all.
     assert tables.share_of_gap_images({"v": frames["v"]}, {"v": "variant"}).empty
+
+
+def _means(rows):
+    return pd.DataFrame([dict(zip(["name", "kind", "metric", "n", "mean", "ci_low", "ci_high"], r))
+                         for r in rows])
+
+
+def test_headline_table_orders_kinds_and_writes_markdown_and_latex():
+    means = _means([("humans", "ceiling", "cc_smooth", 3, 0.9, 0.85, 0.95),
+                    ("fast_v", "variant", "cc_smooth", 3, 0.5, 0.4, 0.6),
+                    ("fast_v", "variant", "cc_raw", 3, 0.1, 0.0, 0.2),
+                    ("centre_bias", "baseline", "cc_smooth", 4, 0.3, 0.2, 0.4),
+                    ("centre_bias", "baseline", "nss_smooth", 4, 1.0, np.nan, np.nan)])
+    table = tables.headline_table(means)
+    assert table["name"].tolist() == ["fast_v", "centre_bias", "humans"]
+    assert table["n"].tolist() == [3, 4, 3]
+    assert table.loc[0, "cc"] == 0.5 and table.loc[0, "cc_ci_high"] == 0.6  # smooth, not raw
+    assert np.isnan(table.loc[0, "nss"])
+    assert tables.headline_table(means, "raw").loc[0, "cc"] == 0.1
+    md = tables.headline_markdown(table).splitlines()
+    assert md[0] == "| name | kind | n | CC | NSS | AUC-Judd | sAUC | SIM | IG (bits) |"
+    assert md[2] == "| fast_v | variant | 3 | 0.500 [0.400, 0.600] | n/a | n/a | n/a | n/a | n/a |"
+    assert md[3].startswith("| centre_bias | baseline | 4 | 0.300 [0.200, 0.400] | 1.000 | n/a")
+    tex = tables.headline_latex(table, caption="SALICON 5%").splitlines()
+    assert tex[2] == "\\begin{tabular}{llrrrrrrr}"
+    assert "fast\\_v & variant & 3 & 0.500 & n/a & n/a & n/a & n/a & n/a \\\\" in tex
+    assert " &  &  & \\footnotesize [0.400, 0.600] &  &  &  &  &  \\\\" in tex
+    assert tex.count("\\midrule") == 3  # after the header, then between the three kinds
+    assert "\\caption{SALICON 5\\%}" in tex
+    with pytest.raises(ValueError, match="form must be raw or smooth"):
+        tables.headline_table(means, "smoothed")
