@@ -111,18 +111,22 @@ def ranking(table: pd.DataFrame, metric: str, n: int,
 def write_metrics_table(metric_paths: Iterable[str], parquet: str, csv: str, errors_csv: str,
                         image_paths: Mapping[str, str] | None, truth_paths: Mapping[str, str] | None,
                         strict: bool) -> pd.DataFrame:
-    """Write the per-image table of one variant or baseline (parquet + csv) and its
-    errors table (``image``, ``error``: one row per image whose status is not ok).
+    """Write the per-image table of one variant, baseline or ceiling (parquet + csv)
+    and its errors table (``image``, ``error``: one row per image whose status is
+    not ok).
 
-    With ``strict``, raise BadImagesError listing the bad images after writing.
+    With ``strict``, raise BadImagesError listing the bad images after writing;
+    a score that is :data:`~quickgaze.ceiling.NOT_AVAILABLE` (no observer
+    named) is listed in the errors table but is not a bad image.
     """
     table = metrics_table(metric_paths, image_paths, truth_paths)
     table.to_parquet(parquet, index=False)
     table.to_csv(csv, index=False)
-    bad = table[table["status"] != "ok"]
-    bad[["image", "error"]].to_csv(errors_csv, index=False)
-    for _, row in bad.iterrows():
+    failed = table[table["status"] != "ok"]
+    failed[["image", "error"]].to_csv(errors_csv, index=False)
+    for _, row in failed.iterrows():
         log.warning("%s: %s", row["image"], row["error"])
+    bad = failed if failed.empty else failed[~_not_available_rows(failed)]
     if strict and len(bad):
         listing = "\n".join(f"  {r.image}: {r.error}" for r in bad.itertuples())
         raise BadImagesError(f"{len(bad)} of {len(table)} images failed (strict: true):\n{listing}")
@@ -165,12 +169,18 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
 
 
 def not_available(table: pd.DataFrame) -> bool:
-    """True when every image of ``table`` is an error record saying the scores are
-    :data:`~quickgaze.ceiling.NOT_AVAILABLE` (a human ceiling on a dataset that names
-    no observer): a result to report, not a failure."""
-    return (not table.empty and "error" in table.columns
-            and bool((table["status"] != "ok").all())
-            and bool(table["error"].astype(str).str.startswith(NOT_AVAILABLE).all()))
+    """True when no image of ``table`` is ok and some say their scores are
+    :data:`~quickgaze.ceiling.NOT_AVAILABLE` (a human ceiling on a dataset that
+    names no observer; the other images are bad images, failed for every
+    name): a result to report, not a failure."""
+    if table.empty or "error" not in table.columns or (table["status"] == "ok").any():
+        return False
+    return bool(_not_available_rows(table).any())
+
+
+def _not_available_rows(table: pd.DataFrame) -> pd.Series:
+    return (table["status"] != "ok") & table["error"].fillna("").astype(str).str.startswith(
+        NOT_AVAILABLE)
 
 
 def _write_not_available(table: pd.DataFrame, parquet: str, ranking_csv: str, deciles_csv: str,
@@ -178,7 +188,7 @@ def _write_not_available(table: pd.DataFrame, parquet: str, ranking_csv: str, de
     """The analysis outputs of a table that is :func:`not_available` everywhere:
     an empty ranking and deciles, and a summary of one row per metric with
     ``n`` 0 and the reason in ``note``."""
-    reasons = sorted(set(table["error"].astype(str)))
+    reasons = sorted(set(table.loc[_not_available_rows(table), "error"].astype(str)))
     log.warning("%s: not available for any of %d images: %s", parquet, len(table),
                 " | ".join(reasons))
     ranked = pd.DataFrame(columns=["group", "rank", "image", "metric", "value", "weights_label"])

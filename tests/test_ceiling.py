@@ -25,7 +25,12 @@ from quickgaze.fixations import saliency_from_fixations
 from quickgaze.io import read_json
 from quickgaze.jobs import fixation_stats_job, ground_truth_job
 from quickgaze.metrics import METRICS, image_seed, prepare_truth, saliency_metrics
-from quickgaze.tables import metrics_table, write_variant_analysis
+from quickgaze.tables import (
+    BadImagesError,
+    metrics_table,
+    write_metrics_table,
+    write_variant_analysis,
+)
 
 JSON_NAME = "fixations_train2014examples.json"
 
@@ -174,6 +179,21 @@ def test_without_observer_ids_the_ceiling_is_not_available_and_others_kept(salic
                        one_human_observers=None, infinite_repeats=1) == 2
 
 
+def test_not_available_is_not_a_bad_image_in_strict_mode(tmp_path):
+    paths = []
+    for i, error in (("a", f"{NOT_AVAILABLE}: no observer"), ("b", "cannot decode b.jpg")):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps({"image": i, "variant": "humans", "status": "error",
+                                         "error": error}))
+    with pytest.raises(BadImagesError, match=r"1 of 2 images failed \(strict: true\):\n"
+                                             r"  b: cannot decode b.jpg$"):
+        write_metrics_table(paths, str(tmp_path / "t.parquet"), str(tmp_path / "t.csv"),
+                            str(tmp_path / "e.csv"), None, None, strict=True)
+    assert pd.read_csv(tmp_path / "e.csv")["image"].tolist() == ["a", "b"]
+    write_metrics_table(paths[:1], str(tmp_path / "t.parquet"), str(tmp_path / "t.csv"),
+                        str(tmp_path / "e.csv"), None, None, strict=True)  # no raise
+
+
 def test_a_ceiling_not_available_anywhere_is_analysed_not_failed(tmp_path):
     paths = []
     for i in ("a", "b"):
@@ -191,8 +211,16 @@ def test_a_ceiling_not_available_anywhere_is_analysed_not_failed(tmp_path):
     summary = pd.read_csv(tmp_path / "s.csv")
     assert summary["n"].tolist() == [0] and summary["n_errors"].tolist() == [2]
     assert summary["note"].iloc[0].startswith(NOT_AVAILABLE)
-    # Any other error still fails the analysis.
+    # A bad image beside them is one more error, not a failure of the analysis ...
     table.loc[0, "error"] = "undecodable image"
+    table.to_parquet(tmp_path / "t.parquet", index=False)
+    out = write_variant_analysis(str(tmp_path / "t.parquet"), str(tmp_path / "r.csv"),
+                                 str(tmp_path / "d.csv"), str(tmp_path / "s.csv"),
+                                 "cc_smooth", 2, 200, 0)
+    reason = f"{NOT_AVAILABLE}: the fixation source names no observer"
+    assert out["summary"]["note"].tolist() == [reason]
+    # ... but a table of bad images only still fails it.
+    table.loc[1, "error"] = "undecodable image"
     table.to_parquet(tmp_path / "t.parquet", index=False)
     with pytest.raises(ValueError, match="no image with status ok"):
         write_variant_analysis(str(tmp_path / "t.parquet"), str(tmp_path / "r.csv"),

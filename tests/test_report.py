@@ -13,6 +13,7 @@ import pytest
 
 from quickgaze import figures
 from quickgaze.baselines import BASELINES
+from quickgaze.ceiling import CEILINGS
 from quickgaze.metrics import better_direction
 
 from conftest import FAST_VARIANT, snakemake, write_config
@@ -85,7 +86,7 @@ def test_tables_have_the_expected_shape(study):
         assert (summary["ci_low"] <= summary["ci_high"]).all()
     cmp = res / "comparison"
     means = pd.read_csv(cmp / "means.csv")
-    scored = [*VARIANTS, *BASELINES]
+    scored = [*VARIANTS, *BASELINES, *CEILINGS]
     assert sorted(set(means["name"])) == sorted(scored)
     assert len(means) == len(scored) * len(metrics)
     paired = pd.read_csv(cmp / "paired.csv")
@@ -103,7 +104,7 @@ def test_tables_have_the_expected_shape(study):
     assert list(paired["direction"]) == [better_direction(m) for m in paired["metric"]]
     flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
     assert flips.loc["plain", "share_flipped"] == 0  # policy svd is the reference
-    assert flips.loc[list(BASELINES), "share_flipped"].isna().all()  # no CAM, no sign
+    assert flips.loc[[*BASELINES, *CEILINGS], "share_flipped"].isna().all()  # no CAM, no sign
     dive = pd.read_csv(cmp / "deep_dive.csv")
     assert len(dive) == N_RANK and set(dive["best"]) <= set(VARIANTS)
 
@@ -112,7 +113,7 @@ def test_tables_have_the_expected_shape(study):
 def test_figures_open_and_are_listed_in_the_report(study):
     res = study / "results" / "demo"
     plots = [res / v / "deciles.png" for v in VARIANTS]
-    plots += [res / "comparison" / "overview.png", res / "comparison" / "paired.png"]
+    plots += [res / "comparison" / n for n in ("overview.png", "paired.png", "headline.png")]
     galleries = {v: sorted((res / v / "gallery").rglob("*.jpg")) for v in VARIANTS}
     dives = sorted((res / "comparison" / "deep_dive").glob("*.jpg"))
     for v, files in galleries.items():
@@ -129,6 +130,7 @@ def test_figures_open_and_are_listed_in_the_report(study):
     tables = [res / v / name for v in VARIANTS
               for name in ("ranking.csv", "deciles.csv", "summary.csv")]
     tables += [res / "comparison" / n for n in ("means.csv", "paired.csv", "sign_flips.csv",
+                                                "share_of_gap.csv", "headline.md",
                                                 "deep_dive.csv")]
     with zipfile.ZipFile(study / "report.zip") as z:
         names = z.namelist()
