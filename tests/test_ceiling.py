@@ -23,11 +23,12 @@ from quickgaze.ceiling import (
 from quickgaze.datasets import list_images
 from quickgaze.fixations import saliency_from_fixations
 from quickgaze.io import read_json
-from quickgaze.jobs import fixation_stats_job, ground_truth_job
+from quickgaze.jobs import evaluate_baseline_image, fixation_stats_job, ground_truth_job
 from quickgaze.metrics import METRICS, image_seed, prepare_truth, saliency_metrics
 from quickgaze.tables import (
     BadImagesError,
     metrics_table,
+    share_of_gap_images,
     write_metrics_table,
     write_variant_analysis,
 )
@@ -226,3 +227,29 @@ def test_a_ceiling_not_available_anywhere_is_analysed_not_failed(tmp_path):
         write_variant_analysis(str(tmp_path / "t.parquet"), str(tmp_path / "r.csv"),
                                str(tmp_path / "d.csv"), str(tmp_path / "s.csv"),
                                "cc_smooth", 2, 200, 0)
+
+
+def test_share_of_gap_on_the_real_examples(real, scored):
+    """One observer treated as a variant: on every real image its share of the gap
+    from the centre bias to the split-half humans is below 1, and each share is
+    (one - centre) / (humans - centre) of the three records."""
+    stats = load_fixation_stats(real["stats"])
+    centre = {}
+    for i in real["ids"]:
+        centre[i] = evaluate_baseline_image("centre_bias", load_npz(real["truths"][i]), 19.0,
+                                            stats, i, 0)
+        centre[i].pop("smooth")
+
+    def table(records):
+        return pd.DataFrame([{**r, "image": i} for i, r in records.items()])
+
+    gap = share_of_gap_images({"one": table(scored["one_human"]), "centre_bias": table(centre),
+                               "humans": table(scored["humans"])},
+                              {"one": "variant", "centre_bias": "baseline", "humans": "ceiling"})
+    for metric in ("cc_smooth", "nss_smooth", "auc_judd_smooth", "sim_smooth"):
+        share = gap[gap["metric"] == metric].set_index("image")["share"]
+        assert sorted(share.index) == real["ids"]
+        assert (share < 1).all(), (metric, share.to_dict())
+        for i in real["ids"]:
+            one, c, h = scored["one_human"][i][metric], centre[i][metric], scored["humans"][i][metric]
+            assert share[i] == pytest.approx((one - c) / (h - c), rel=1e-12)

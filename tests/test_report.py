@@ -39,10 +39,14 @@ def test_colour_overlay_blends_and_checks_shapes():
 def test_save_figure_refuses_unknown_format(tmp_path):
     fig = figures.deciles_plot(pd.DataFrame({"decile": range(1, 11), "low": 0.0, "high": 1.0,
                                              "n": 1, "mean": 0.5}), "cc_smooth")
-    with pytest.raises(ValueError, match="png or .jpg"):
-        figures.save_figure(fig, tmp_path / "plot.svg")
+    with pytest.raises(ValueError, match=r"plot\.tiff: figures are written as \.png, \.jpg, "
+                                         r"\.pdf, \.svg"):
+        figures.save_figure(fig, tmp_path / "plot.tiff")
     figures.save_figure(fig, tmp_path / "plot.png")
     assert iio.imread(tmp_path / "plot.png").shape[2] in (3, 4)
+    for fmt, magic in (("pdf", b"%PDF"), ("svg", b"<?xml")):
+        figures.save_figure(fig, tmp_path / f"plot.{fmt}")
+        assert (tmp_path / f"plot.{fmt}").read_bytes().startswith(magic)
 
 
 @pytest.fixture(scope="module")
