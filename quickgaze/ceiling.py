@@ -19,12 +19,14 @@ negatives), and written as the same per-image metrics JSON:
 - ``one_human`` (leave one observer out): each observer's map predicts the
   fixations and map of all the others; the mean over observers (at most
   ``one_human_observers`` of them, drawn seeded, to bound the cost; all when
-  there are fewer). This is MIT's "one human" baseline.
+  there are fewer). The MIT benchmark lists a "one human" baseline row of this
+  kind; its exact protocol was not in the sources we could read.
 - ``infinite_humans``: the MIT saliency benchmark's "infinite humans" row,
   obtained by predicting one group of ``n`` observers from another and
   extrapolating ``n`` to infinity (Judd, Durand and Torralba, MIT-CSAIL-TR-
-  2012-001: "human performance increases with the number of humans to a
-  limit"; Bylinskii et al., TPAMI 2019, used it to normalise model scores).
+  2012-001, abstract: "human performance increases with the number of humans
+  to a limit"; Bylinskii et al., TPAMI 2019, used it to normalise model
+  scores, as a secondary source quotes).
   Here: for group sizes ``n`` (:func:`group_sizes`: up to 5 sizes, geometric
   from 2 to ``floor(K / 2)``), ``infinite_repeats`` times each, two disjoint
   random groups of ``n`` observers; group A's map predicts group B's
