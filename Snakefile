@@ -15,6 +15,7 @@ include: "rules/data.smk"
 include: "rules/cam.smk"
 include: "rules/evaluate.smk"
 include: "rules/baselines.smk"
+include: "rules/ceiling.smk"
 include: "rules/analysis.smk"
 
 

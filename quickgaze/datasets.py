@@ -222,7 +222,9 @@ def demo_scene(rng: np.random.Generator, shape: tuple[int, int] = (480, 640),
 def write_demo_dataset(root: str | os.PathLike, n_images: int, seed: int) -> None:
     """Write the demo dataset under ``root``: ``images/<id>.png``, ``maps/<id>.png``
     (SALICON-style ground truth) and ``fixations.json`` (SALICON 2015 format,
-    [row, col] 1-based). Deterministic for a given ``seed``."""
+    [row, col] 1-based; one annotation per observer, 40 per image, each with
+    its ``worker_id``, so the human ceiling is available). Deterministic for a
+    given ``seed``."""
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "maps").mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,8 @@ def write_demo_dataset(root: str | os.PathLike, n_images: int, seed: int) -> Non
         write_map_png(root / "maps" / f"{image_id}.png", gt)
         images.append({"id": num, "file_name": f"{image_id}.png",
                        "height": img.shape[0], "width": img.shape[1]})
-        # One annotation per 8 fixations, like one observer each.
+        # One annotation per observer (8 fixations each), its worker_id the
+        # observer's identity, as in SALICON: the human ceiling splits them.
         px = np.round(pts).astype(int) + 1
         for k in range(0, len(px), 8):
             annotations.append({"id": len(annotations), "image_id": num, "worker_id": k // 8,

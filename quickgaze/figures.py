@@ -23,7 +23,18 @@ from quickgaze.batch import load_npz
 from quickgaze.io import atomic_path, read_map, read_rgb
 from quickgaze.metrics import better_direction
 from quickgaze.resampling import cam_to_image
-from quickgaze.tables import deep_dive_table, read_tables, with_provenance
+from quickgaze.tables import (
+    GAP_CEILING,
+    GAP_FLOOR,
+    HEADLINE_LABELS,
+    HEADLINE_METRICS,
+    deep_dive_table,
+    headline_latex,
+    headline_markdown,
+    headline_table,
+    read_tables,
+    with_provenance,
+)
 from quickgaze.weights import UNTRAINED_LABEL
 
 log = logging.getLogger("quickgaze")
@@ -53,12 +64,16 @@ def colour_overlay(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5,
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
+FIGURE_FORMATS = ("png", "jpg", "pdf", "svg")
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
-    """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG or,
-    for a ``.jpg`` path, JPEG of quality 85 (galleries: a quarter of the PNG's size)."""
+    """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG,
+    for a ``.jpg`` path JPEG of quality 85 (galleries: a quarter of the PNG's size),
+    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path."""
     fmt = Path(path).suffix.lstrip(".").lower()
-    if fmt not in ("png", "jpg"):
-        raise ValueError(f"{path}: figures are written as .png or .jpg")
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"{path}: figures are written as {', '.join('.' + f for f in FIGURE_FORMATS)}")
     extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt, **extra)
@@ -233,9 +248,15 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
 
 
 def deciles_plot(deciles: pd.DataFrame, metric: str, title: str = "") -> Figure:
-    """Bar per decile: the mean of ``metric`` in it, whiskers to the decile's edges."""
+    """Bar per decile: the mean of ``metric`` in it, whiskers to the decile's edges
+    (an empty table, a ceiling not available anywhere, says so instead)."""
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
+    if deciles.empty:
+        ax.text(0.5, 0.5, "not available: no image has a score", ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title or f"Deciles of {metric}")
+        return fig
     x = deciles["decile"].to_numpy()
     mean = deciles["mean"].to_numpy(dtype=float)
     err = np.vstack([np.clip(mean - deciles["low"], 0, None), np.clip(deciles["high"] - mean,
@@ -250,9 +271,14 @@ def deciles_plot(deciles: pd.DataFrame, metric: str, title: str = "") -> Figure:
     return fig
 
 
+#: Marker and colour of each kind of scored name in the comparison plots.
+KIND_STYLE = {"variant": ("o", "tab:blue"), "baseline": ("s", "grey"),
+              "ceiling": ("D", "tab:green")}
+
+
 def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> Figure:
-    """At a glance: per metric, every variant's and baseline's mean with its CI,
-    and a last panel with the share of images whose sign was flipped."""
+    """At a glance: per metric, every variant's, baseline's and human ceiling's mean
+    with its CI, and a last panel with the share of images whose sign was flipped."""
     metrics = sorted(means["metric"].unique())
     names = list(dict.fromkeys(means["name"]))
     n_panels = len(metrics) + 1
@@ -267,10 +293,9 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
         for yi, (name, r) in zip(y, m.iterrows()):
             if not np.isfinite(r["mean"]):
                 continue
-            baseline = r["kind"] == "baseline"
+            fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
             ax.errorbar(r["mean"], yi, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
-                        fmt="s" if baseline else "o", color="grey" if baseline else "tab:blue",
-                        capsize=3)
+                        fmt=fmt, color=colour, capsize=3)
         ax.axvline(0, color="grey", lw=0.6, ls=":")
         ax.set_yticks(y, names, fontsize=8)
         ax.invert_yaxis()
@@ -290,9 +315,66 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
     ax.set_title("share of images with sign flipped", fontsize=9)
     for ax in axes[n_panels:]:
         ax.set_visible(False)
-    fig.suptitle(title or "Variants and baselines (circles: variants, squares: baselines)",
-                 fontsize=11)
+    fig.suptitle(title or "Variants, baselines and the human ceiling (circles: variants, "
+                          "squares: baselines, diamonds: humans)", fontsize=11)
     return fig
+
+
+def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") -> Figure:
+    """The headline figure: one panel per headline metric
+    (:data:`quickgaze.tables.HEADLINE_METRICS`), every variant beside the
+    baselines and the human ceilings, each a mean with its 95% CI (a row of
+    :func:`quickgaze.tables.headline_table`); dashed lines at the centre bias
+    and at the split-half ceiling ``humans`` where they are scored."""
+    metrics = [m for m in HEADLINE_METRICS if m in table.columns]
+    ncols = 3
+    nrows = int(np.ceil(len(metrics) / ncols))
+    height = max(2.4, 0.32 * len(table) + 1.3)
+    fig = Figure(figsize=(4.4 * ncols, height * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    y = np.arange(len(table))
+    names = table["name"].tolist()
+    for ax, m in zip(axes, metrics):
+        for yi, r in zip(y, table.to_dict("records")):
+            if not np.isfinite(r[m]):
+                ax.annotate("n/a", (0.02, yi), xycoords=("axes fraction", "data"), fontsize=7,
+                            va="center", color="grey")
+                continue
+            fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
+            low, high = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
+            err = ([[r[m] - low], [high - r[m]]] if np.isfinite(low) and np.isfinite(high)
+                   else None)
+            ax.errorbar(r[m], yi, xerr=err, fmt=fmt, color=colour, capsize=3)
+        for ref, style in ((GAP_FLOOR, ":"), (GAP_CEILING, "--")):
+            row = table[table["name"] == ref]
+            if len(row) and np.isfinite(row[m].iloc[0]):
+                ax.axvline(row[m].iloc[0], color="grey", lw=0.8, ls=style)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{HEADLINE_LABELS.get(m, m)} ({form} map; "
+                     f"{better_phrase(f'{m}_{form}')})", fontsize=9)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(title or "Headline: mean and 95% CI per image set (circles: variants, "
+                          "squares: baselines, diamonds: humans; dotted: centre bias, "
+                          "dashed: split-half humans)", fontsize=10)
+    return fig
+
+
+def write_headline(means_csv: str | os.PathLike, form: str, figures: Sequence[str | os.PathLike],
+                   markdown: str | os.PathLike, latex: str | os.PathLike, title: str = "") -> None:
+    """The headline figure (one file per path in ``figures``: PNG, PDF or SVG),
+    Markdown table and LaTeX table from the comparison's ``means.csv``
+    (:func:`quickgaze.tables.headline_table` of map ``form``)."""
+    table = headline_table(pd.read_csv(means_csv), form)
+    fig = headline_plot(table, form, title)
+    for path in figures:
+        save_figure(fig, path)
+    for path, text in ((markdown, headline_markdown(table)),
+                       (latex, headline_latex(table, caption=title or
+                                              f"Mean and 95% CI per image, {form} map."))):
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
 
 
 def better_phrase(metric: str) -> str:

@@ -15,7 +15,20 @@ Formats (``dataset.fixation_format`` in config.yaml), each naming its convention
 - ``json_xy_float``: the older COCO-style JSON whose ``fixations`` are
   ``[x, y]`` floats, 0-based pixel coordinates (pixel centres at integers),
   some slightly outside the image;
+- ``table``: a CSV (``.csv``) or parquet (``.parquet``) table with one row per
+  fixation and columns ``image`` (the image id, i.e. its file stem), ``x``
+  (column) and ``y`` (row), 0-based pixel coordinates with pixel centres at
+  integers (the convention of :func:`valid_points`: a point is rounded to its
+  pixel), ``observer`` (optional: who made the fixation, any string) and
+  ``time`` (optional, not used); other columns are ignored;
 - ``auto``: the format detected by :func:`detect_format` where unambiguous.
+
+Observers: the COCO-style JSONs name the observer of each annotation
+(``worker_id``), a ``.mat`` file has one ``gaze`` entry per observer, a table
+its ``observer`` column. :func:`load_fixation_records` returns them, one
+string per fixation (``(N,)``), or None for an image whose source does not
+name every fixation's observer; the human ceiling (:mod:`quickgaze.ceiling`)
+needs them.
 """
 
 from __future__ import annotations
@@ -29,7 +42,9 @@ import numpy as np
 from quickgaze.smoothing import gaussian_smooth
 
 SALICON_SIGMA = 19.0
-FORMATS = ("salicon2015_json", "salicon2017_mat", "json_xy_float")
+FORMATS = ("salicon2015_json", "salicon2017_mat", "json_xy_float", "table")
+TABLE_SUFFIXES = (".csv", ".parquet")
+TABLE_COLUMNS = ("image", "x", "y")
 
 
 class FixationFormatError(ValueError):
@@ -39,6 +54,15 @@ class FixationFormatError(ValueError):
 def _coco_points(path: Path) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
     """Raw ``(N, 2)`` float coordinates (as stored) and ``(H, W)`` per image stem
     of a COCO-style fixation JSON."""
+    points, _, shapes = _coco_records(path)
+    return points, shapes
+
+
+def _coco_records(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None],
+                                       dict[str, tuple[int, int]]]:
+    """As :func:`_coco_points`, with each fixation's observer: the ``worker_id`` of
+    its annotation as a string, ``(N,)``; None for an image with an annotation
+    without ``worker_id``."""
     try:
         text = Path(path).read_text()
     except OSError as err:
@@ -49,18 +73,26 @@ def _coco_points(path: Path) -> tuple[dict[str, np.ndarray], dict[str, tuple[int
         data = json.loads(text)
         images = {img["id"]: img for img in data["images"]}
         pts: dict[int, list] = {i: [] for i in images}
+        who: dict[int, list | None] = {i: [] for i in images}
         for ann in data["annotations"]:
-            pts[ann["image_id"]].extend(ann["fixations"])
-        points, shapes = {}, {}
+            image_id = ann["image_id"]
+            pts[image_id].extend(ann["fixations"])
+            n = len(np.asarray(ann["fixations"], dtype=np.float64).reshape(-1, 2))
+            if who[image_id] is not None:
+                who[image_id] = (who[image_id] + [str(ann["worker_id"])] * n
+                                 if "worker_id" in ann else None)
+        points, observers, shapes = {}, {}, {}
         for image_id, img in images.items():
             stem = Path(img["file_name"]).stem
             points[stem] = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2)
+            observers[stem] = (None if who[image_id] is None
+                               else np.asarray(who[image_id], dtype=str).reshape(-1))
             shapes[stem] = (int(img["height"]), int(img["width"]))
     except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
         raise FixationFormatError(
             f"{path}: not a COCO-style fixation JSON with images/annotations/fixations "
             f"({type(err).__name__}: {err})") from err
-    return points, shapes
+    return points, observers, shapes
 
 
 def finite_points(points: np.ndarray) -> tuple[np.ndarray, int]:
@@ -104,6 +136,12 @@ def load_salicon2017_mat(path: str | os.PathLike) -> np.ndarray:
     the raw mouse samples and is not used). Returns ``(N, 2)`` float 0-based
     (row, col).
     """
+    return _salicon2017_records(path)[0]
+
+
+def _salicon2017_records(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`load_salicon2017_mat`, with each fixation's observer: the index
+    of its ``gaze`` entry as a string, ``(N,)``."""
     from scipy.io import loadmat
 
     try:
@@ -120,7 +158,67 @@ def load_salicon2017_mat(path: str | os.PathLike) -> np.ndarray:
     per_observer = [np.asarray(g["fixations"], dtype=np.float64).reshape(-1, 2)
                     for g in gaze.ravel()]
     xy = np.concatenate(per_observer) if per_observer else np.zeros((0, 2))
-    return xy[:, ::-1] - 1.0
+    who = np.asarray([str(k) for k, f in enumerate(per_observer) for _ in range(len(f))],
+                     dtype=str).reshape(-1)
+    return xy[:, ::-1] - 1.0, who
+
+
+def load_fixation_table(path: str | os.PathLike) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, np.ndarray | None]]:
+    """Read a fixation table (format ``table``, see the module docstring).
+
+    Returns, per image id, ``(N, 2)`` float 0-based (row, col), that is
+    ``(y, x)``, in the table's row order, and the ``(N,)`` observer strings
+    (None for every image when the table has no ``observer`` column). Non-finite
+    coordinates are kept (see :func:`finite_points`). A missing required column,
+    a non-numeric coordinate or an empty observer raises FixationFormatError
+    naming the file, the column and the first bad row.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise FixationFormatError(f"{path}: a fixation table must be .csv or .parquet, "
+                                  f"not '{path.suffix}'")
+    try:
+        table = (pd.read_csv(path, dtype={"image": str, "observer": str},
+                             keep_default_na=False, na_values={"x": ["", "nan", "NaN"],
+                                                               "y": ["", "nan", "NaN"]})
+                 if suffix == ".csv" else pd.read_parquet(path))
+    except Exception as err:  # pandas and pyarrow raise many types for unreadable files
+        raise FixationFormatError(f"{path}: cannot read as a {suffix[1:]} table ({err})") from err
+    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
+    if missing:
+        raise FixationFormatError(f"{path}: fixation table lacks column(s) {missing}; it needs "
+                                  f"{list(TABLE_COLUMNS)} (+ optional observer, time), has "
+                                  f"{list(table.columns)}")
+    coords = {}
+    for column in ("x", "y"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() & table[column].notna() & (table[column].astype(str) != "")
+        bad &= ~table[column].astype(str).str.lower().isin(["nan", "inf", "-inf"])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise FixationFormatError(f"{path}: column '{column}' row {row} is "
+                                      f"'{table[column].iloc[row]}', not a number")
+        coords[column] = values.to_numpy(dtype=np.float64)
+    images = table["image"].astype(str).to_numpy()
+    observers = None
+    if "observer" in table.columns:
+        observers = table["observer"].astype(str).to_numpy()
+        empty = (observers == "") | table["observer"].isna().to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise FixationFormatError(f"{path}: column 'observer' row {row} is empty; name "
+                                      f"every fixation's observer or drop the column")
+    yx = np.stack([coords["y"], coords["x"]], axis=1)
+    points, who = {}, {}
+    for image in dict.fromkeys(images):
+        rows = images == image
+        points[image] = yx[rows]
+        who[image] = None if observers is None else observers[rows].astype(str)
+    return points, who
 
 
 def _integer_valued(points: dict[str, np.ndarray]) -> bool:
@@ -148,6 +246,7 @@ def detect_format(source: str | os.PathLike) -> str:
     """The format of a fixation source, where the data leave no doubt.
 
     - a ``.mat`` file or a directory of ``.mat`` files: ``salicon2017_mat``;
+    - a ``.csv`` or ``.parquet`` file: ``table``;
     - a JSON whose finite coordinates include a non-integer: ``json_xy_float``
       (the 2015 release stores integers);
     - a JSON of integers: ``salicon2015_json`` when read as 1-based
@@ -174,6 +273,8 @@ def detect_format(source: str | os.PathLike) -> str:
                                   f"dataset.fixation_format to one of {', '.join(FORMATS)}")
     if src.suffix.lower() == ".mat":
         return "salicon2017_mat"
+    if src.suffix.lower() in TABLE_SUFFIXES:
+        return "table"
     return _detect_json(src, *_coco_points(src))
 
 
@@ -220,6 +321,17 @@ def _detect_json(src: Path, raw: dict[str, np.ndarray], shapes: dict[str, tuple[
         f"read as 1-based [row, col], {out_xy} read as 1-based [x, y]; {seen}); {ask}")
 
 
+def valid_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(N,)`` bool: which of ``(N, 2)`` 0-based (row, col) points are finite and,
+    rounded to pixels, inside ``shape`` (the rows :func:`valid_points` keeps)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    px = np.zeros(pts.shape, dtype=np.int64)
+    px[finite] = np.round(pts[finite]).astype(np.int64)
+    return (finite & (px[:, 0] >= 0) & (px[:, 0] < shape[0]) & (px[:, 1] >= 0)
+            & (px[:, 1] < shape[1]))
+
+
 def valid_points(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int]:
     """Round ``(N, 2)`` 0-based (row, col) points to pixels, drop those outside ``shape``.
 
@@ -228,11 +340,8 @@ def valid_points(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray
     they are dropped and counted with the outside ones.
     """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    finite = np.isfinite(pts).all(axis=1)
-    px = np.zeros(pts.shape, dtype=np.int64)
-    px[finite] = np.round(pts[finite]).astype(np.int64)
-    inside = finite & (px[:, 0] >= 0) & (px[:, 0] < shape[0]) & (px[:, 1] >= 0) & (px[:, 1] < shape[1])
-    return px[inside], int((~inside).sum())
+    inside = valid_mask(pts, shape)
+    return np.round(pts[inside]).astype(np.int64), int((~inside).sum())
 
 
 def fixation_map(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -264,7 +373,18 @@ def load_fixations(source: str | os.PathLike, fmt: str, ids: list[str]) -> dict[
 def load_fixation_source(source: str | os.PathLike, fmt: str, ids: list[str]
                          ) -> tuple[dict[str, np.ndarray], dict[str, tuple[int, int]]]:
     """As :func:`load_fixations`, with the ``(H, W)`` each image is declared to
-    have by the source (JSON ``images[].height/width``; none for ``.mat``)."""
+    have by the source (JSON ``images[].height/width``; none for ``.mat`` and tables)."""
+    points, _, declared = load_fixation_records(source, fmt, ids)
+    return points, declared
+
+
+def load_fixation_records(source: str | os.PathLike, fmt: str, ids: list[str]
+                          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None],
+                                     dict[str, tuple[int, int]]]:
+    """As :func:`load_fixation_source`, with each image's observers: ``(N,)``
+    strings aligned with its points, or None where the source does not name
+    every fixation's observer (a JSON annotation without ``worker_id``, a table
+    without an ``observer`` column)."""
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"fixation_format '{fmt}' unknown; allowed: auto, {', '.join(FORMATS)}")
     src = Path(source)
@@ -274,19 +394,26 @@ def load_fixation_source(source: str | os.PathLike, fmt: str, ids: list[str]
             raise FixationFormatError(f"fixation folder '{src}' must hold one .json file "
                                       f"or .mat files, found {[p.name for p in found]}")
         src = found[0]
-    if fmt == "auto" and (src.is_dir() or src.suffix.lower() == ".mat"):
+    if fmt == "auto" and (src.is_dir() or src.suffix.lower() in (".mat", *TABLE_SUFFIXES)):
         fmt = detect_format(src)
     if fmt == "salicon2017_mat":
         files = {src.stem: src} if src.is_file() else {i: src / f"{i}.mat" for i in ids}
-        return {i: load_salicon2017_mat(files[i]) for i in ids
-                if i in files and files[i].exists()}, {}
+        records = {i: _salicon2017_records(files[i]) for i in ids
+                   if i in files and files[i].exists()}
+        return ({i: r[0] for i, r in records.items()},
+                {i: r[1] for i, r in records.items()}, {})
     if src.is_dir():
         raise FixationFormatError(f"{src}: a directory, but fixation_format '{fmt}' reads "
-                                  f"one JSON file")
-    raw, shapes = _coco_points(src)
+                                  f"one file")
+    if fmt == "table":
+        points, who = load_fixation_table(src)
+        return ({i: points[i] for i in ids if i in points},
+                {i: who[i] for i in ids if i in who}, {})
+    raw, observers, shapes = _coco_records(src)
     if fmt == "auto":
         fmt = _detect_json(src, raw, shapes)
     declared = {i: shapes[i] for i in ids if i in shapes}
+    who = {i: observers[i] for i in ids if i in raw}
     if fmt == "salicon2015_json":
-        return {i: raw[i] - 1.0 for i in ids if i in raw}, declared
-    return {i: raw[i][:, ::-1].copy() for i in ids if i in raw}, declared
+        return {i: raw[i] - 1.0 for i in ids if i in raw}, who, declared
+    return {i: raw[i][:, ::-1].copy() for i in ids if i in raw}, who, declared

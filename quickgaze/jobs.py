@@ -34,10 +34,9 @@ from quickgaze.batch import (
     save_npz,
 )
 from quickgaze.fixations import (
-    finite_points,
-    load_fixation_source,
+    load_fixation_records,
     saliency_from_fixations,
-    valid_points,
+    valid_mask,
 )
 from quickgaze.io import (
     TRANSPOSING_ORIENTATIONS,
@@ -74,7 +73,10 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
     """Write ``outputs[id]`` (``.npz``) for every stale image of the batch.
 
     Each record holds ``shape`` (image H, W), ``points`` ``(M, 2)`` int32 0-based
-    (row, col) fixations inside the image, ``n_dropped`` (outside, dropped),
+    (row, col) fixations inside the image, ``observers`` ``(M,)`` str, who made
+    each of ``points`` (empty strings where the source does not name every
+    fixation's observer, see :func:`~quickgaze.fixations.load_fixation_records`),
+    ``observers_known`` (bool), ``n_dropped`` (outside, dropped),
     ``n_nonfinite`` (NaN or infinite, dropped), ``map`` uint8 ground truth at
     image size (absent when there is neither an official map nor a fixation),
     ``map_source``, ``warnings``, ``degenerate`` (see :func:`truth_degenerate`;
@@ -85,6 +87,7 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
                                             "min_fixations": min_fixations})
     prov = json.dumps(provenance("ground_truth"), sort_keys=True)
     parsed: dict[str, np.ndarray] | None = None
+    observers: dict[str, np.ndarray | None] = {}
     declared: dict[str, tuple[int, int]] = {}
     parsing = threading.Lock()  # chunks run on `workers` threads; parse the file once
 
@@ -92,10 +95,11 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
         return {"image": images[i], "map": maps.get(i), "fixations": fixations}
 
     def compute(batch: list[str]) -> None:
-        nonlocal parsed, declared
+        nonlocal parsed, observers, declared
         with parsing:
             if parsed is None and fixations is not None:
-                parsed, declared = load_fixation_source(fixations, fixation_format, ids)
+                parsed, observers, declared = load_fixation_records(fixations, fixation_format,
+                                                                    ids)
         for i in batch:
             notes: list[str] = []
             record: dict[str, Any] = {"fingerprint": fp, "error": "", "provenance": prov}
@@ -107,21 +111,28 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             if size_error:
                 record.update(error=size_error,
                               shape=np.zeros(2, int), points=np.zeros((0, 2), np.int32),
+                              observers=np.zeros(0, dtype="<U1"), observers_known=False,
                               n_dropped=0, n_nonfinite=0, map_source="", warnings="")
                 save_npz(outputs[i], inputs=sources(i), **record)
                 continue
             pts = parsed.get(i) if parsed is not None else None
-            nonfinite = 0
-            if pts is not None:
-                pts, nonfinite = finite_points(pts)
+            who = observers.get(i)
+            if pts is None:
+                pts = np.zeros((0, 2))
+            finite = np.isfinite(pts).all(axis=1)
+            nonfinite = int((~finite).sum())
             if nonfinite:
                 notes.append(f"{nonfinite} non-finite fixations (NaN or infinite) dropped")
-            kept, dropped = valid_points(pts, shape) if pts is not None else (
-                np.zeros((0, 2), np.int64), 0)
+            inside = valid_mask(pts, shape)
+            kept = np.round(pts[inside]).astype(np.int64)
+            dropped = int(finite.sum() - inside.sum())
+            who_kept = (np.asarray(who, dtype=str)[inside] if who is not None
+                        else np.full(len(kept), "", dtype="<U1"))
             if dropped:
                 notes.append(f"{dropped} fixations outside the {shape[0]}x{shape[1]} image dropped")
             if fixations is not None and not len(kept):
-                notes.append("no valid fixation: fixation metrics not available" if pts is not None
+                notes.append("no valid fixation: fixation metrics not available"
+                             if i in (parsed or {})
                              else f"not in {fixations}: fixation metrics not available")
             gt, source = None, ""
             if maps.get(i) is not None:
@@ -137,7 +148,8 @@ def ground_truth_job(ids: list[str], images: dict[str, Path], maps: dict[str, Pa
             notes.extend(degenerate)
             for note in notes:
                 log.warning("%s: %s", i, note)
-            record.update(shape=np.array(shape), points=kept.astype(np.int32), n_dropped=dropped,
+            record.update(shape=np.array(shape), points=kept.astype(np.int32),
+                          observers=who_kept, observers_known=who is not None, n_dropped=dropped,
                           n_nonfinite=nonfinite, map_source=source, warnings="; ".join(notes),
                           degenerate="; ".join(degenerate))
             if gt is not None:

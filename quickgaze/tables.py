@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from quickgaze import stats
+from quickgaze.ceiling import NOT_AVAILABLE
 from quickgaze.io import read_json
 from quickgaze.metrics import better_direction
 from quickgaze.provenance import flat, provenance
@@ -149,18 +150,22 @@ def ranking(table: pd.DataFrame, metric: str, n: int,
 def write_metrics_table(metric_paths: Iterable[str], parquet: str, csv: str, errors_csv: str,
                         image_paths: Mapping[str, str] | None, truth_paths: Mapping[str, str] | None,
                         strict: bool) -> pd.DataFrame:
-    """Write the per-image table of one variant or baseline (parquet + csv) and its
-    errors table (``image``, ``error``: one row per image whose status is not ok).
+    """Write the per-image table of one variant, baseline or ceiling (parquet + csv)
+    and its errors table (``image``, ``error``: one row per image whose status is
+    not ok).
 
-    With ``strict``, raise BadImagesError listing the bad images after writing.
+    With ``strict``, raise BadImagesError listing the bad images after writing;
+    a score that is :data:`~quickgaze.ceiling.NOT_AVAILABLE` (no observer
+    named) is listed in the errors table but is not a bad image.
     """
     table = metrics_table(metric_paths, image_paths, truth_paths)
     table.to_parquet(parquet, index=False)
     table.to_csv(csv, index=False)
-    bad = table[table["status"] != "ok"]
-    bad[["image", "error"]].to_csv(errors_csv, index=False)
-    for _, row in bad.iterrows():
+    failed = table[table["status"] != "ok"]
+    failed[["image", "error"]].to_csv(errors_csv, index=False)
+    for _, row in failed.iterrows():
         log.warning("%s: %s", row["image"], row["error"])
+    bad = failed if failed.empty else failed[~_not_available_rows(failed)]
     if strict and len(bad):
         listing = "\n".join(f"  {r.image}: {r.error}" for r in bad.itertuples())
         raise BadImagesError(f"{len(bad)} of {len(table)} images failed (strict: true):\n{listing}")
@@ -181,6 +186,9 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary (bootstrap CI of the mean, ``n_boot`` resamples, ``seed``) of every metric
     and of the explained variance, from one per-image table. Returns the three tables."""
     table = pd.read_parquet(parquet)
+    if not_available(table):
+        return _write_not_available(table, parquet, ranking_csv, deciles_csv, summary_csv,
+                                    metric)
     check_metric(table, metric, parquet)
     ranked = ranking(table, metric, n, exclude_degenerate)
     if ranked.empty:
@@ -195,6 +203,39 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
     source = {"table": table}
     ranked, dec, summary = (with_provenance(t, "analysis", source) for t in (ranked, dec, summary))
+    ranked.to_csv(ranking_csv, index=False)
+    dec.to_csv(deciles_csv, index=False)
+    summary.to_csv(summary_csv, index=False)
+    return {"ranking": ranked, "deciles": dec, "summary": summary}
+
+
+def not_available(table: pd.DataFrame) -> bool:
+    """True when no image of ``table`` is ok and some say their scores are
+    :data:`~quickgaze.ceiling.NOT_AVAILABLE` (a human ceiling on a dataset that
+    names no observer; the other images are bad images, failed for every
+    name): a result to report, not a failure."""
+    if table.empty or "error" not in table.columns or (table["status"] == "ok").any():
+        return False
+    return bool(_not_available_rows(table).any())
+
+
+def _not_available_rows(table: pd.DataFrame) -> pd.Series:
+    return (table["status"] != "ok") & table["error"].fillna("").astype(str).str.startswith(
+        NOT_AVAILABLE)
+
+
+def _write_not_available(table: pd.DataFrame, parquet: str, ranking_csv: str, deciles_csv: str,
+                         summary_csv: str, metric: str) -> dict[str, pd.DataFrame]:
+    """The analysis outputs of a table that is :func:`not_available` everywhere:
+    an empty ranking and deciles, and a summary of one row per metric with
+    ``n`` 0 and the reason in ``note``."""
+    reasons = sorted(set(table.loc[_not_available_rows(table), "error"].astype(str)))
+    log.warning("%s: not available for any of %d images: %s", parquet, len(table),
+                " | ".join(reasons))
+    ranked = pd.DataFrame(columns=["group", "rank", "image", "metric", "value", "weights_label"])
+    dec = pd.DataFrame(columns=["decile", "low", "high", "n", "mean", "metric"])
+    summary = pd.DataFrame({"metric": [metric], "n_images": [len(table)],
+                            "n_errors": [len(table)], "n": [0], "note": ["; ".join(reasons)]})
     ranked.to_csv(ranking_csv, index=False)
     dec.to_csv(deciles_csv, index=False)
     summary.to_csv(summary_csv, index=False)
@@ -229,15 +270,16 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     and crop (sign policy ``svd``, see :func:`quickgaze.pca.gradcam_projection`),
     so ``share_flipped`` of a variant is the share of images where the
     notebook's map was inverted relative to that variant's policy.
-    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline), ``n``
+    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline or ceiling), ``n``
     (ok images with a reference sign), ``n_unknown`` (ok images without one:
     grids too large for the dense SVD, near-tied components), ``n_flipped``,
-    ``share_flipped`` (``n_flipped / n``; NaN for a baseline, or when ``n`` is 0).
+    ``share_flipped`` (``n_flipped / n``; NaN for a baseline or ceiling, or when
+    ``n`` is 0).
     """
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
-        has = kinds[name] != "baseline" and "sign_flipped" in ok.columns
+        has = kinds[name] == "variant" and "sign_flipped" in ok.columns
         known = ok["sign_flipped"].dropna().astype(bool) if has else pd.Series(dtype=bool)
         rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
                      "n": len(known), "n_unknown": len(ok) - len(known) if has else len(ok),
@@ -275,6 +317,162 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     return out
 
 
+#: The references of the share of the gap: the baseline and the human ceiling.
+GAP_FLOOR, GAP_CEILING = "centre_bias", "humans"
+SHARE_IMAGE_COLUMNS = ["name", "metric", "image", "value", "floor", "ceiling", "share"]
+SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "mean", "ci_low", "ci_high",
+                 "ci_method", "median", "share_of_means"]
+
+
+def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
+                        floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+    """Each variant's score per image and metric as a share of the gap between
+    the centre bias and the human ceiling:
+    ``share = (model - floor) / (ceiling - floor)``, on the images all three
+    scored (status ok, finite).
+
+    0 is the centre bias, 1 the split-half human ceiling; negative is below
+    the centre bias, above 1 better than half of the observers predict the
+    other half. The formula needs no direction: for a lower-is-better metric
+    (KLD, MAE, MSE) numerator and denominator change sign together. NaN where
+    the ceiling equals the floor. Columns :data:`SHARE_IMAGE_COLUMNS`; empty
+    when the floor or the ceiling is not among ``tables``.
+    """
+    rows = []
+    if floor not in tables or ceiling not in tables:
+        return pd.DataFrame(columns=SHARE_IMAGE_COLUMNS)
+    for name, t in tables.items():
+        if kinds[name] != "variant":
+            continue
+        for metric in metric_columns(t):
+            scores = stats.aligned_scores({name: t, floor: tables[floor],
+                                           ceiling: tables[ceiling]}, metric).dropna()
+            gap = scores[ceiling] - scores[floor]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = ((scores[name] - scores[floor]) / gap).where(gap != 0)
+            rows.append(pd.DataFrame({"name": name, "metric": metric, "image": scores.index,
+                                      "value": scores[name].to_numpy(),
+                                      "floor": scores[floor].to_numpy(),
+                                      "ceiling": scores[ceiling].to_numpy(),
+                                      "share": share.to_numpy()}))
+    if not rows:
+        return pd.DataFrame(columns=SHARE_IMAGE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[SHARE_IMAGE_COLUMNS]
+
+
+def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
+                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+    """Per variant and metric, the mean of the per-image shares of the gap
+    (:func:`share_of_gap_images`) with its bootstrap CI
+    (:func:`quickgaze.stats.summarise`), their median, and ``share_of_means``,
+    ``(mean model - mean floor) / (mean ceiling - mean floor)`` over the same
+    images. Choice: both, because a per-image share explodes where the
+    ceiling is barely above the centre bias, which moves the mean of shares
+    but not the share of means (nor the median). Columns :data:`SHARE_COLUMNS`."""
+    rows = []
+    for (name, metric), g in per_image.groupby(["name", "metric"], sort=False):
+        s = stats.summarise(g["share"], n_boot=n_boot, seed=seed)
+        gap = g["ceiling"].mean() - g["floor"].mean()
+        rows.append({"name": name, "metric": metric, "floor": floor, "ceiling": ceiling,
+                     "n": s["n"], "mean": s["mean"], "ci_low": s["ci_low"],
+                     "ci_high": s["ci_high"], "ci_method": s["ci_method"],
+                     "median": s["median"],
+                     "share_of_means": float((g["value"].mean() - g["floor"].mean()) / gap)
+                     if len(g) and gap != 0 else np.nan})
+    return pd.DataFrame(rows, columns=SHARE_COLUMNS)
+
+
+#: The headline metrics (issue 16): the MIT/Tuebingen benchmark's main ones.
+HEADLINE_METRICS = ("cc", "nss", "auc_judd", "sauc", "sim", "info_gain")
+HEADLINE_LABELS = {"cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "sauc": "sAUC",
+                   "sim": "SIM", "info_gain": "IG (bits)"}
+KIND_ORDER = {"variant": 0, "baseline": 1, "ceiling": 2}
+
+
+def headline_table(means: pd.DataFrame, form: str = "smooth",
+                   metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """One row per variant, baseline and ceiling (in that order, each kind in the
+    order of ``means``) and, per headline metric of the map ``form`` (``raw`` or
+    ``smooth``: the column ``<metric>_<form>``), its mean and 95% CI from
+    :func:`means_table`'s rows. Columns: ``name``, ``kind``, ``n`` (the most
+    images any of its metrics has), then ``<metric>``, ``<metric>_ci_low``,
+    ``<metric>_ci_high`` per metric (NaN where the name lacks it)."""
+    if form not in ("raw", "smooth"):
+        raise ValueError(f"headline: form must be raw or smooth, got '{form}'")
+    names = list(dict.fromkeys(means["name"]))
+    kinds = means.drop_duplicates("name").set_index("name")["kind"]
+    names.sort(key=lambda n: KIND_ORDER.get(kinds[n], 0))  # stable: config order per kind
+    indexed = means.set_index(["name", "metric"])
+    rows = []
+    for name in names:
+        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0}
+        for m in metrics:
+            key = (name, f"{m}_{form}")
+            found = key in indexed.index
+            for col, src in ((m, "mean"), (f"{m}_ci_low", "ci_low"), (f"{m}_ci_high", "ci_high")):
+                row[col] = float(indexed.loc[key, src]) if found else np.nan
+            if found:
+                row["n"] = max(int(row["n"]), int(indexed.loc[key, "n"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _cell(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> str:
+    """:func:`headline_table` as a Markdown table: ``mean [ci_low, ci_high]`` per cell,
+    3 decimals, ``n/a`` where a name lacks the metric."""
+    head = ["name", "kind", "n", *(HEADLINE_LABELS.get(m, m) for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in table.to_dict("records"):
+        cells = [str(r["name"]), str(r["kind"]), str(r["n"]),
+                 *(_cell(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _latex(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (names are letters, digits
+    and ``_ . -``, see the schema; labels add spaces and parentheses)."""
+    for char in ("&", "%", "$", "#", "_", "{", "}"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def headline_latex(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+                   caption: str = "") -> str:
+    """:func:`headline_table` as a LaTeX ``table`` with a ``tabular`` (booktabs
+    rules: ``\\usepackage{booktabs}``): mean and, below it, the 95% CI per cell;
+    a rule between variants, baselines and ceilings; names escaped."""
+    cols = "ll" + "r" * (len(metrics) + 1)
+    out = ["\\begin{table}[t]", "\\centering", f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
+           " & ".join(["name", "kind", "$n$", *(_latex(HEADLINE_LABELS.get(m, m))
+                                                 for m in metrics)]) + " \\\\", "\\midrule"]
+    previous = None
+    for r in table.to_dict("records"):
+        if previous is not None and r["kind"] != previous:
+            out.append("\\midrule")
+        previous = r["kind"]
+        means = [f"{r[m]:.3f}" if np.isfinite(r[m]) else "n/a" for m in metrics]
+        cis = [f"[{r[f'{m}_ci_low']:.3f}, {r[f'{m}_ci_high']:.3f}]"
+               if np.isfinite(r[f"{m}_ci_low"]) and np.isfinite(r[f"{m}_ci_high"]) else ""
+               for m in metrics]
+        out.append(" & ".join([_latex(str(r["name"])), _latex(str(r["kind"])), str(r["n"]),
+                               *means]) + " \\\\")
+        if any(cis):
+            out.append(" & ".join(["", "", "", *(f"\\footnotesize {c}" if c else "" for c in cis)])
+                       + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}",
+            f"\\caption{{{_latex(caption)}}}" if caption else "", "\\end{table}"]
+    return "\n".join(line for line in out if line) + "\n"
+
+
 def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFrame]:
     """Per-image tables (parquet) by name, in the given order."""
     return {name: pd.read_parquet(p) for name, p in paths.items()}
@@ -282,21 +480,34 @@ def read_tables(paths: Mapping[str, str | os.PathLike]) -> dict[str, pd.DataFram
 
 def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: Iterable[str],
                      policies: Mapping[str, str], means_csv: str, paired_csv: str,
-                     flips_csv: str, n_boot: int, seed: int) -> dict[str, pd.DataFrame]:
-    """Compare variants and baselines on every metric present: means with bootstrap
-    CIs, paired per-image differences of every pair (:func:`quickgaze.stats.paired_table`)
-    and the sign-flip shares. Writes the three CSVs and returns the three tables
-    (keys ``means``, ``paired``, ``flips``)."""
+                     flips_csv: str, n_boot: int, seed: int,
+                     ceilings: Iterable[str] = (), share_csv: str | None = None,
+                     share_images_csv: str | None = None) -> dict[str, pd.DataFrame]:
+    """Compare variants, baselines and the human ceilings on every metric present:
+    means with bootstrap CIs, paired per-image differences of every pair
+    (:func:`quickgaze.stats.paired_table`), the sign-flip shares and each
+    variant's share of the gap between the centre bias and the human ceiling
+    (:func:`share_of_gap_table`, per image :func:`share_of_gap_images`).
+    Writes the CSVs given and returns the tables (keys ``means``, ``paired``,
+    ``flips``, ``share``, ``share_images``). ``kind`` is ``variant``,
+    ``baseline`` or ``ceiling``."""
     tables = read_tables(table_paths)
-    baselines = set(baselines)
-    kinds = {n: "baseline" if n in baselines else "variant" for n in tables}
+    baselines, ceilings = set(baselines), set(ceilings)
+    kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
+             for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
     out = {"means": with_provenance(means_table(tables, kinds, n_boot, seed), "compare",
                                     tables, by="name"),
            "paired": with_provenance(stats.paired_table(tables, metrics, n_boot=n_boot,
                                                         seed=seed), "compare", tables),
            "flips": with_provenance(sign_flip_table(tables, kinds, policies), "compare",
-                                    tables, by="name")}
+                                    tables, by="name"),
+           "share_images": share_of_gap_images(tables, kinds)}
+    out["share"] = with_provenance(share_of_gap_table(out["share_images"], n_boot, seed),
+                                   "compare", tables, by="name")
+    for key, path in (("share", share_csv), ("share_images", share_images_csv)):
+        if path is not None:
+            out[key].to_csv(path, index=False)
     out["means"].to_csv(means_csv, index=False)
     out["paired"].to_csv(paired_csv, index=False)
     out["flips"].to_csv(flips_csv, index=False)

@@ -109,6 +109,13 @@ rule compare:
             category="1. Comparison",
             labels={"item": "sign flips (table)"},
         ),
+        share=report(
+            comparison_path("share_of_gap.csv"),
+            caption="../report/share_of_gap.rst",
+            category="1. Comparison",
+            labels={"item": "share of the gap, centre bias to humans (table)"},
+        ),
+        share_images=comparison_path("share_of_gap_images.csv"),
         overview=report(
             comparison_path("overview.png"),
             caption="../report/overview.rst",
@@ -129,6 +136,35 @@ rule compare:
         f"logs/{NAME}/comparison/compare.log",
     script:
         "../workflow_scripts/compare.py"
+
+
+rule headline:
+    input:
+        means=comparison_path("means.csv"),
+        params=params_file("headline", HEADLINE_PARAMS),
+    output:
+        figure=report(
+            comparison_path("headline.png"),
+            caption="../report/headline.rst",
+            category="1. Comparison",
+            labels={"item": "headline (figure)"},
+        ),
+        vector=headline_vector_figures(),
+        markdown=report(
+            comparison_path("headline.md"),
+            caption="../report/headline_table.rst",
+            category="1. Comparison",
+            labels={"item": "headline (Markdown table)"},
+        ),
+        latex=comparison_path("headline.tex"),
+    params:
+        **HEADLINE_PARAMS,
+    conda:
+        "../envs/quickgaze.yaml"
+    log:
+        f"logs/{NAME}/comparison/headline.log",
+    script:
+        "../workflow_scripts/headline.py"
 
 
 rule deep_dive:

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 # (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
 sys.path.insert(0, workflow.basedir)
 
-from quickgaze import baselines, datasets, stages, variants
+from quickgaze import baselines, ceiling, datasets, stages, variants
 from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
@@ -31,14 +31,17 @@ VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variant
 FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
-SCORED = [*VARIANTS, *BASELINES]  # everything with per-image metrics, compared side by side
+# The human ceiling (split halves, one human, infinitely many): pseudo-variants too.
+CEILINGS = list(config["ceiling"]["names"])  # a subset of quickgaze.ceiling.CEILINGS
+SCORED = [*VARIANTS, *BASELINES, *CEILINGS]  # everything with per-image metrics, side by side
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES} & set(VARIANTS)
+_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES, *ceiling.CEILINGS}
+_reserved &= set(VARIANTS)
 if _reserved:
     raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
-                     "(baselines, or results/<dataset>/<name>/ would collide)")
+                     "(baselines, the human ceiling, or results/<dataset>/<name>/ would collide)")
 for _name, _v in VARIANTS.items():
     variants.check_variant(_name, _v)  # method, model and their settings
     if variants.setting(_v, "method") != "eigencam":
@@ -136,7 +139,8 @@ def done_path(rule):
 
 
 def batch_rules():
-    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk)."""
+    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk,
+    ceiling.smk)."""
     for batch in BATCHES:
         yield f"ground_truth_{batch}"
         for group in FORWARD_GROUPS:
@@ -145,6 +149,8 @@ def batch_rules():
             yield f"evaluate_{v}_{batch}"
         for b in BASELINES:
             yield f"baseline_{b}_{batch}"
+        for c in CEILINGS:
+            yield f"ceiling_{c}_{batch}"
 
 
 def truth_path(image):
@@ -233,6 +239,7 @@ ANALYSIS_PARAMS = {
 COMPARE_PARAMS = {
     "names": SCORED,
     "baselines": BASELINES,
+    "ceilings": CEILINGS,
     # the sign policy of an eigencam variant; a grad-cam method's name otherwise
     "policies": {v: s["sign_policy"] if variants.setting(s, "method") == "eigencam"
                  else variants.setting(s, "method") for v, s in VARIANTS.items()},
@@ -247,6 +254,11 @@ METHODS_PARAMS = {
     "evaluation": config["evaluation"],
     "ranking": RANKING,
 }
+HEADLINE_PARAMS = {
+    # The headline reads the map the ranking metric names (<metric>_raw or _smooth).
+    "form": RANKING["metric"].rsplit("_", 1)[1],
+    "formats": lookup(dpath="figure_formats", within=config, default=["png"]),
+}
 DEEP_DIVE_PARAMS = {
     "names": list(VARIANTS),
     "reference": REFERENCE,
@@ -254,6 +266,20 @@ DEEP_DIVE_PARAMS = {
     "n": RANKING["n"],
     "exclude_degenerate": RANKING.get("exclude_degenerate", True),
 }
+
+
+CEILING = config["ceiling"]
+
+
+def ceiling_stage_params(name):
+    """What the records of ceiling ``name`` depend on (quickgaze.stages, stage ``ceiling``)."""
+    return {
+        "ceiling": name,
+        "repeats": CEILING["repeats"],
+        "seed": config["seed"],
+        "one_human_observers": CEILING["one_human_observers"],
+        "infinite_repeats": CEILING["infinite_repeats"],
+    }
 
 
 def cam_group_params(members):
@@ -285,7 +311,7 @@ def per_image_files():
         yield truth_path(i)
         for v in VARIANTS:
             yield from (cam_path(v, i), smooth_path(v, i), metrics_path(v, i))
-        for b in BASELINES:
+        for b in (*BASELINES, *CEILINGS):
             yield metrics_path(b, i)
 
 
@@ -304,8 +330,16 @@ def variant_tables(wildcards=None):
 # Per-variant and per-baseline outputs of rules/analysis.smk, and the comparison.
 ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv", "deciles.csv",
                   "summary.csv", "deciles.png")
-COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "overview.png", "paired.png",
-                    "deep_dive.csv", "deep_dive", "methods.html")
+COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "share_of_gap.csv",
+                    "share_of_gap_images.csv", "overview.png", "paired.png", "deep_dive.csv",
+                    "deep_dive", "headline.md", "headline.tex", "methods.html")
+
+
+def headline_vector_figures(wildcards=None):
+    """The headline figure in the other formats of `figure_formats` (pdf, svg); the
+    PNG is always written, for the report."""
+    return [comparison_path(f"headline.{fmt}") for fmt in HEADLINE_PARAMS["formats"]
+            if fmt != "png"]
 
 
 def all_targets():
@@ -322,4 +356,6 @@ def all_targets():
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),
+        comparison_path("headline.png"),
+        *headline_vector_figures(),
     ]

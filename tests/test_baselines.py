@@ -174,7 +174,8 @@ def test_centre_bias_scores_zero_information_gain_against_itself(real_points):
 
 @pytest.mark.slow
 def test_workflow_scores_baselines_like_variants(tmp_path):
-    write_config(tmp_path, {"dataset": {"demo": {"n_images": 3}}, "batch_size": 3},
+    write_config(tmp_path, {"dataset": {"demo": {"n_images": 3}}, "batch_size": 3,
+                            "figure_formats": ["png", "pdf", "svg"]},
                  replace_variants={"fast": FAST_VARIANT})
     snakemake(tmp_path)
     results = tmp_path / "results" / "demo"
@@ -197,3 +198,28 @@ def test_workflow_scores_baselines_like_variants(tmp_path):
     assert (centre["auc_judd_raw"] > 0.5).all()
     # Chance level against the centre bias: the uniform map loses information.
     assert (uniform["info_gain_raw"] < 0).all()
+    # The demo names its observers (40 per image), so the human ceiling is there too,
+    # with the variant's keys, in the analysis and the comparison.
+    for ceiling in ("humans", "one_human", "infinite_humans"):
+        table = pd.read_parquet(results / ceiling / "metrics.parquet")
+        assert (table["status"] == "ok").all(), table["error"].tolist()
+        assert (table["n_observers"] == 40).all()
+        assert set(variant) - {"cam_path", "smooth_path", "input_tokens"} <= set(
+            table.columns) | {"fingerprint"}
+        assert (results / ceiling / "summary.csv").exists()
+    humans = pd.read_parquet(results / "humans" / "metrics.parquet")
+    assert (humans["cc_raw"] > centre["cc_raw"]).all()
+    means = pd.read_csv(results / "comparison" / "means.csv")
+    assert set(means.loc[means["kind"] == "ceiling", "name"]) == {"humans", "one_human",
+                                                                  "infinite_humans"}
+    share = pd.read_csv(results / "comparison" / "share_of_gap.csv")
+    assert set(share["name"]) == {"fast"} and (share["n"] == 3).all()
+    # The headline: every name, the ceiling included, in the table and the figure's files.
+    headline = (results / "comparison" / "headline.md").read_text().splitlines()
+    assert [line.split(" | ")[0].lstrip("| ") for line in headline[2:]] == [
+        "fast", "centre_bias", "uniform", "humans", "one_human", "infinite_humans"]
+    humans_cc = means.set_index(["name", "metric"]).loc[("humans", "cc_smooth"), "mean"]
+    assert f"| humans | ceiling | 3 | {humans_cc:.3f} [" in headline[5]
+    assert "humans & ceiling & 3 &" in (results / "comparison" / "headline.tex").read_text()
+    for fmt, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<?xml")):
+        assert (results / "comparison" / f"headline.{fmt}").read_bytes().startswith(magic)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 N_IMAGES = 4
 PER_IMAGE_DIRS = ("ground_truth", "fast/cam", "fast/smooth", "fast/metrics",
-                  "centre_bias/metrics", "uniform/metrics")
+                  "centre_bias/metrics", "uniform/metrics", "humans/metrics",
+                  "one_human/metrics", "infinite_humans/metrics")
 
 
 def study(work: Path, sign_policy: str) -> None:

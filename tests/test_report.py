@@ -15,6 +15,7 @@ import pytest
 import quickgaze
 from quickgaze import figures, stages
 from quickgaze.baselines import BASELINES
+from quickgaze.ceiling import CEILINGS
 from quickgaze.metrics import better_direction
 from quickgaze.provenance import library_versions
 
@@ -41,10 +42,14 @@ def test_colour_overlay_blends_and_checks_shapes():
 def test_save_figure_refuses_unknown_format(tmp_path):
     fig = figures.deciles_plot(pd.DataFrame({"decile": range(1, 11), "low": 0.0, "high": 1.0,
                                              "n": 1, "mean": 0.5}), "cc_smooth")
-    with pytest.raises(ValueError, match="png or .jpg"):
-        figures.save_figure(fig, tmp_path / "plot.svg")
+    with pytest.raises(ValueError, match=r"plot\.tiff: figures are written as \.png, \.jpg, "
+                                         r"\.pdf, \.svg"):
+        figures.save_figure(fig, tmp_path / "plot.tiff")
     figures.save_figure(fig, tmp_path / "plot.png")
     assert iio.imread(tmp_path / "plot.png").shape[2] in (3, 4)
+    for fmt, magic in (("pdf", b"%PDF"), ("svg", b"<?xml")):
+        figures.save_figure(fig, tmp_path / f"plot.{fmt}")
+        assert (tmp_path / f"plot.{fmt}").read_bytes().startswith(magic)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,7 @@ def test_tables_have_the_expected_shape(study):
         assert (summary["ci_low"] <= summary["ci_high"]).all()
     cmp = res / "comparison"
     means = pd.read_csv(cmp / "means.csv")
-    scored = [*VARIANTS, *BASELINES]
+    scored = [*VARIANTS, *BASELINES, *CEILINGS]
     assert sorted(set(means["name"])) == sorted(scored)
     assert len(means) == len(scored) * len(metrics)
     paired = pd.read_csv(cmp / "paired.csv")
@@ -106,7 +111,7 @@ def test_tables_have_the_expected_shape(study):
     assert list(paired["direction"]) == [better_direction(m) for m in paired["metric"]]
     flips = pd.read_csv(cmp / "sign_flips.csv").set_index("name")
     assert flips.loc["plain", "share_flipped"] == 0  # policy svd is the reference
-    assert flips.loc[list(BASELINES), "share_flipped"].isna().all()  # no CAM, no sign
+    assert flips.loc[[*BASELINES, *CEILINGS], "share_flipped"].isna().all()  # no CAM, no sign
     dive = pd.read_csv(cmp / "deep_dive.csv")
     assert len(dive) == N_RANK and set(dive["best"]) <= set(VARIANTS)
 
@@ -115,7 +120,7 @@ def test_tables_have_the_expected_shape(study):
 def test_figures_open_and_are_listed_in_the_report(study):
     res = study / "results" / "demo"
     plots = [res / v / "deciles.png" for v in VARIANTS]
-    plots += [res / "comparison" / "overview.png", res / "comparison" / "paired.png"]
+    plots += [res / "comparison" / n for n in ("overview.png", "paired.png", "headline.png")]
     galleries = {v: sorted((res / v / "gallery").rglob("*.jpg")) for v in VARIANTS}
     dives = sorted((res / "comparison" / "deep_dive").glob("*.jpg"))
     for v, files in galleries.items():
@@ -132,6 +137,7 @@ def test_figures_open_and_are_listed_in_the_report(study):
     tables = [res / v / name for v in VARIANTS
               for name in ("ranking.csv", "deciles.csv", "summary.csv")]
     tables += [res / "comparison" / n for n in ("means.csv", "paired.csv", "sign_flips.csv",
+                                                "share_of_gap.csv", "headline.md",
                                                 "deep_dive.csv", "methods.html")]
     with zipfile.ZipFile(study / "report.zip") as z:
         names = z.namelist()

@@ -60,7 +60,8 @@ def test_dependencies_refuse_parameters_outside_the_stage_definition():
 
 def rule_stage(name: str) -> str | None:
     for prefix, stage in (("cam_", "cam"), ("evaluate_", "evaluation"),
-                          ("baseline_", "baseline"), ("ground_truth_", "ground_truth"),
+                          ("baseline_", "baseline"), ("ceiling_", "ceiling"),
+                          ("ground_truth_", "ground_truth"),
                           ("analyse_variant", "analysis")):
         if name.startswith(prefix):
             return stage
@@ -131,8 +132,9 @@ def test_code_edits_rerun_exactly_the_stages_they_change(tmp_path):
     edit("metrics", None, "\n_ADDED = 1\n")
     ok(run("snakemake --cores 2", work))
     assert not list(work.glob("logs/demo/*/cam/*.log"))  # no CAM job ran
-    # 2 variants and 2 baselines (their metrics are computed by the same code), 4 images
-    assert computed(work, "logs/demo/*/evaluate/*.log") == 16
+    # 2 variants, 2 baselines and 3 human ceilings (all scored by the same metrics
+    # code), 4 images
+    assert computed(work, "logs/demo/*/evaluate/*.log") == 28
     assert (work / "logs/demo/plain/analyse.log").exists()
 
     edit("cam", None, "\n_ADDED = 1\n")

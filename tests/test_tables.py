@@ -229,3 +229,72 @@ def test_paired_plot_colours_the_better_side_by_direction():
         marker = ax.containers[0].lines[0]
         assert to_hex(marker.get_color()) == to_hex(figures.BETTER_COLOURS["a"])  # good wins
         assert f"{side} is better" in ax.get_xlabel()
+
+
+def test_share_of_gap_places_each_variant_between_centre_bias_and_humans(tmp_path):
+    """0 at the centre bias, 1 at the humans, the same for a lower-is-better metric;
+    NaN where the humans equal the centre bias; the humans are a ceiling, not a variant."""
+    frames = {"v": _variant([0.2, 0.5, 0.8, 0.3]).assign(kld_smooth=[2.0, 1.5, 1.0, 0.5]),
+              "centre_bias": _variant([0.2, 0.2, 0.2, 0.3]).assign(kld_smooth=2.0),
+              "humans": _variant([0.8, 0.8, 0.8, 0.3]).assign(kld_smooth=1.0)}
+    frames["v"].loc[3, "status"] = "error"  # left out: scored by only two of the three
+    paths = {}
+    for name, t in frames.items():
+        paths[name] = tmp_path / f"{name}.parquet"
+        t.to_parquet(paths[name])
+    out = tables.write_comparison(paths, ["centre_bias"], {"v": "svd"}, tmp_path / "m.csv",
+                                  tmp_path / "p.csv", tmp_path / "f.csv", n_boot=300, seed=0,
+                                  ceilings=["humans"], share_csv=tmp_path / "s.csv",
+                                  share_images_csv=tmp_path / "si.csv")
+    kinds = out["means"].drop_duplicates("name").set_index("name")["kind"]
+    assert kinds.to_dict() == {"v": "variant", "centre_bias": "baseline", "humans": "ceiling"}
+    per_image = pd.read_csv(tmp_path / "si.csv")
+    cc = per_image[per_image["metric"] == "cc_smooth"].set_index("image")["share"]
+    assert cc.to_dict() == pytest.approx({"im0": 0.0, "im1": 0.5, "im2": 1.0})
+    kld = per_image[per_image["metric"] == "kld_smooth"].set_index("image")["share"]
+    assert kld.to_dict() == pytest.approx({"im0": 0.0, "im1": 0.5, "im2": 1.0})
+    assert set(per_image["name"]) == {"v"}
+    share = pd.read_csv(tmp_path / "s.csv").set_index("metric")
+    assert share.loc["cc_smooth", "n"] == 3
+    assert share.loc["cc_smooth", "mean"] == pytest.approx(0.5)
+    assert share.loc["cc_smooth", "share_of_means"] == pytest.approx(0.5)
+    assert share.loc["cc_smooth", "ci_low"] <= 0.5 <= share.loc["cc_smooth", "ci_high"]
+    # The humans equal the centre bias on an image: no share there.
+    frames["v"].loc[3, "status"] = "ok"
+    gap = tables.share_of_gap_images(frames, {"v": "variant", "centre_bias": "baseline",
+                                              "humans": "ceiling"})
+    one = gap[(gap["metric"] == "cc_raw") & (gap["image"] == "im3")]
+    assert len(one) == 1 and np.isnan(one["share"].iloc[0])
+    # Without the ceiling among the tables there is no share at all.
+    assert tables.share_of_gap_images({"v": frames["v"]}, {"v": "variant"}).empty
+
+
+def _means(rows):
+    return pd.DataFrame([dict(zip(["name", "kind", "metric", "n", "mean", "ci_low", "ci_high"], r))
+                         for r in rows])
+
+
+def test_headline_table_orders_kinds_and_writes_markdown_and_latex():
+    means = _means([("humans", "ceiling", "cc_smooth", 3, 0.9, 0.85, 0.95),
+                    ("fast_v", "variant", "cc_smooth", 3, 0.5, 0.4, 0.6),
+                    ("fast_v", "variant", "cc_raw", 3, 0.1, 0.0, 0.2),
+                    ("centre_bias", "baseline", "cc_smooth", 4, 0.3, 0.2, 0.4),
+                    ("centre_bias", "baseline", "nss_smooth", 4, 1.0, np.nan, np.nan)])
+    table = tables.headline_table(means)
+    assert table["name"].tolist() == ["fast_v", "centre_bias", "humans"]
+    assert table["n"].tolist() == [3, 4, 3]
+    assert table.loc[0, "cc"] == 0.5 and table.loc[0, "cc_ci_high"] == 0.6  # smooth, not raw
+    assert np.isnan(table.loc[0, "nss"])
+    assert tables.headline_table(means, "raw").loc[0, "cc"] == 0.1
+    md = tables.headline_markdown(table).splitlines()
+    assert md[0] == "| name | kind | n | CC | NSS | AUC-Judd | sAUC | SIM | IG (bits) |"
+    assert md[2] == "| fast_v | variant | 3 | 0.500 [0.400, 0.600] | n/a | n/a | n/a | n/a | n/a |"
+    assert md[3].startswith("| centre_bias | baseline | 4 | 0.300 [0.200, 0.400] | 1.000 | n/a")
+    tex = tables.headline_latex(table, caption="SALICON 5%").splitlines()
+    assert tex[2] == "\\begin{tabular}{llrrrrrrr}"
+    assert "fast\\_v & variant & 3 & 0.500 & n/a & n/a & n/a & n/a & n/a \\\\" in tex
+    assert " &  &  & \\footnotesize [0.400, 0.600] &  &  &  &  &  \\\\" in tex
+    assert tex.count("\\midrule") == 3  # after the header, then between the three kinds
+    assert "\\caption{SALICON 5\\%}" in tex
+    with pytest.raises(ValueError, match="form must be raw or smooth"):
+        tables.headline_table(means, "smoothed")

@@ -1,0 +1,31 @@
+# The human ceiling as pseudo-variants (quickgaze/ceiling.py): split halves of the
+# observers, one human against the rest, the infinite-observer estimate.
+
+
+for ceiling_name in CEILINGS:
+    ceiling_params = params_file(
+        "ceiling", ceiling_stage_params(ceiling_name), f"ceiling_{ceiling_name}"
+    )  # once per ceiling
+
+    for batch, ids in BATCHES.items():
+
+        rule:
+            name:
+                f"ceiling_{ceiling_name}_{batch}"
+            input:
+                truths=[truth_path(i) for i in ids],
+                stats=fixation_stats_path(),
+                params=ceiling_params,
+            output:
+                metrics=update([metrics_path(ceiling_name, i) for i in ids]),
+                done=touch(done_path(f"ceiling_{ceiling_name}_{batch}")),
+            params:
+                ids=ids,
+                **ceiling_stage_params(ceiling_name),
+            threads: CPU_JOB_THREADS
+            conda:
+                "../envs/quickgaze.yaml"
+            log:
+                f"logs/{NAME}/{ceiling_name}/evaluate/{batch}.log",
+            script:
+                "../workflow_scripts/ceiling_batch.py"
