@@ -5,7 +5,7 @@ The science lives here as plain functions; the Snakemake workflow in the
 repository root only wires them to files.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["CamMapper", "cam_map", "score"]
 

@@ -12,12 +12,12 @@ rule metrics_table:
         parquet=analysis_path("{scored}", "metrics.parquet"),
         csv=analysis_path("{scored}", "metrics.csv"),
         errors=analysis_path("{scored}", "errors.csv"),
-    params:
-        **TABLE_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/{{scored}}/metrics_table.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **TABLE_PARAMS,
     script:
         "../workflow_scripts/metrics_table.py"
 
@@ -55,12 +55,12 @@ rule analyse_variant:
             subcategory="{scored}",
             labels={"variant": "{scored}", "item": "deciles (plot)"},
         ),
-    params:
-        **ANALYSIS_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/{{scored}}/analyse.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **ANALYSIS_PARAMS,
     script:
         "../workflow_scripts/analyse_variant.py"
 
@@ -78,10 +78,10 @@ rule gallery:
             subcategory="{variant}",
             labels={"group": "{group}", "rank": "{rank}", "image": "{image}"},
         ),
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/{{variant}}/gallery.log",
+    conda:
+        "../envs/quickgaze.yaml"
     script:
         "../workflow_scripts/gallery.py"
 
@@ -128,12 +128,12 @@ rule compare:
             category="1. Comparison",
             labels={"item": "paired differences (plot)"},
         ),
-    params:
-        **COMPARE_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/comparison/compare.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **COMPARE_PARAMS,
     script:
         "../workflow_scripts/compare.py"
 
@@ -157,12 +157,12 @@ rule headline:
             labels={"item": "headline (Markdown table)"},
         ),
         latex=comparison_path("headline.tex"),
-    params:
-        **HEADLINE_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/comparison/headline.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **HEADLINE_PARAMS,
     script:
         "../workflow_scripts/headline.py"
 
@@ -184,12 +184,12 @@ rule deep_dive:
             category="4. Deep dive",
             labels={"rank": "{rank}", "image": "{image}"},
         ),
-    params:
-        **DEEP_DIVE_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/comparison/deep_dive.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **DEEP_DIVE_PARAMS,
     script:
         "../workflow_scripts/deep_dive.py"
 
@@ -205,11 +205,11 @@ rule methods:
             category="0. Methods",
             labels={"item": "methods and provenance"},
         ),
-    params:
-        **METHODS_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/comparison/methods.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **METHODS_PARAMS,
     script:
         "../workflow_scripts/methods_page.py"

@@ -8,19 +8,20 @@ rule fixation_stats:
         params=params_file("fixation_stats", FIXATION_STATS_PARAMS),
     output:
         fixation_stats_path(),
-    params:
-        **FIXATION_STATS_PARAMS,
-    conda:
-        "../envs/quickgaze.yaml"
     log:
         f"logs/{NAME}/fixation_stats.log",
+    conda:
+        "../envs/quickgaze.yaml"
+    params:
+        **FIXATION_STATS_PARAMS,
     script:
         "../workflow_scripts/fixation_stats.py"
 
 
 for baseline in BASELINES:
-    baseline_params = params_file("baseline", {**EVALUATION_PARAMS, "baseline": baseline},
-                                  f"baseline_{baseline}")  # once per baseline
+    baseline_params = params_file(
+        "baseline", {**EVALUATION_PARAMS, "baseline": baseline}, f"baseline_{baseline}"
+    )  # once per baseline
 
     for batch, ids in BATCHES.items():
 
@@ -34,14 +35,14 @@ for baseline in BASELINES:
             output:
                 metrics=update([metrics_path(baseline, i) for i in ids]),
                 done=touch(done_path(f"baseline_{baseline}_{batch}")),
-            params:
-                ids=ids,
-                baseline=baseline,
-                **EVALUATION_PARAMS,
-            threads: CPU_JOB_THREADS
-            conda:
-                "../envs/quickgaze.yaml"
             log:
                 f"logs/{NAME}/{baseline}/evaluate/{batch}.log",
+            conda:
+                "../envs/quickgaze.yaml"
+            threads: CPU_JOB_THREADS
+            params:
+                **EVALUATION_PARAMS,
+                ids=ids,
+                baseline=baseline,
             script:
                 "../workflow_scripts/baseline_batch.py"

@@ -7,7 +7,9 @@
 
 
 for group, members in FORWARD_GROUPS.items():
-    cam_params = params_file("cam", cam_group_params(members), f"cam_{group}")  # once per group
+    cam_params = params_file(
+        "cam", cam_group_params(members), f"cam_{group}"
+    )  # once per group
 
     for batch, ids in BATCHES.items():
 
@@ -21,19 +23,19 @@ for group, members in FORWARD_GROUPS.items():
             output:
                 cams=update([cam_path(v, i) for v in members for i in ids]),
                 done=touch(done_path(f"cam_{group}_{batch}")),
+            log:
+                f"logs/{NAME}/{group}/cam/{batch}.log",
+            conda:
+                "../envs/quickgaze.yaml"
+            threads: cam_threads()
+            resources:
+                **config["cam_resources"],
+                cam_jobs=1,
             params:
-                ids=ids,
                 **cam_group_params(members),
+                ids=ids,
                 device=config["device"],
                 forward_batch=config["forward_batch"],
                 loader_workers=config["loader_workers"],
-            threads: cam_threads()
-            resources:
-                cam_jobs=1,
-                **config["cam_resources"],
-            conda:
-                "../envs/quickgaze.yaml"
-            log:
-                f"logs/{NAME}/{group}/cam/{batch}.log",
             script:
                 "../workflow_scripts/cam_batch.py"

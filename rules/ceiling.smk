@@ -19,13 +19,13 @@ for ceiling_name in CEILINGS:
             output:
                 metrics=update([metrics_path(ceiling_name, i) for i in ids]),
                 done=touch(done_path(f"ceiling_{ceiling_name}_{batch}")),
-            params:
-                ids=ids,
-                **ceiling_stage_params(ceiling_name),
-            threads: CPU_JOB_THREADS
-            conda:
-                "../envs/quickgaze.yaml"
             log:
                 f"logs/{NAME}/{ceiling_name}/evaluate/{batch}.log",
+            conda:
+                "../envs/quickgaze.yaml"
+            threads: CPU_JOB_THREADS
+            params:
+                **ceiling_stage_params(ceiling_name),
+                ids=ids,
             script:
                 "../workflow_scripts/ceiling_batch.py"

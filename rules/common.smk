@@ -14,45 +14,70 @@ from quickgaze import baselines, ceiling, datasets, stages, variants
 from quickgaze.weights import local_weights
 from quickgaze.io import atomic_path
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASET = config["dataset"]
 NAME = DATASET.get("name") or DATASET["kind"]
 # Names used in output paths (also constrained by the schema): results/, logs/, resources/ only.
-datasets.check_path_names({"dataset.name": NAME, **{f"variants.{v}": v for v in config["variants"]},
-                           **{f"dataset.salicon.archives.{p}": p for p in
-                              DATASET.get("salicon", {}).get("archives", {})}})
+datasets.check_path_names(
+    {
+        "dataset.name": NAME,
+        **{f"variants.{v}": v for v in config["variants"]},
+        **{
+            f"dataset.salicon.archives.{p}": p
+            for p in DATASET.get("salicon", {}).get("archives", {})
+        },
+    }
+)
 RESULTS = f"results/{NAME}"
 RESOURCES = f"resources/{NAME}"
 LAYOUT = datasets.layout(DATASET, demo_root=RESOURCES)
-VARIANTS = {name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()}
+VARIANTS = {
+    name: {**config["cam_defaults"], **v} for name, v in config["variants"].items()
+}
 # Variants that share one forward per image are computed in the same CAM jobs.
 FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
 # The human ceiling (split halves, one human, infinitely many): pseudo-variants too.
 CEILINGS = list(config["ceiling"]["names"])  # a subset of quickgaze.ceiling.CEILINGS
-SCORED = [*VARIANTS, *BASELINES, *CEILINGS]  # everything with per-image metrics, side by side
+SCORED = [
+    *VARIANTS,
+    *BASELINES,
+    *CEILINGS,
+]  # everything with per-image metrics, side by side
 RANKING = config["ranking"]
 REFERENCE = RANKING.get("reference") or next(iter(VARIANTS))
 
-_reserved = {"ground_truth", "comparison", "params", "done", *BASELINES, *ceiling.CEILINGS}
+_reserved = {
+    "ground_truth",
+    "comparison",
+    "params",
+    "done",
+    *BASELINES,
+    *ceiling.CEILINGS,
+}
 _reserved &= set(VARIANTS)
 if _reserved:
-    raise ValueError(f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
-                     "(baselines, the human ceiling, or results/<dataset>/<name>/ would collide)")
+    raise ValueError(
+        f"config.yaml: variant name(s) {sorted(_reserved)} are reserved "
+        "(baselines, the human ceiling, or results/<dataset>/<name>/ would collide)"
+    )
 for _name, _v in VARIANTS.items():
     variants.check_variant(_name, _v)  # method, model and their settings
     if variants.setting(_v, "method") != "eigencam":
         continue  # grad-cam's methods do not read levels, grid or sign_policy
     if _v["sign_policy"] == "svd" and _v["grid"] == "finest":
-        raise ValueError(f"config.yaml: variant '{_name}': sign_policy 'svd' (numpy's dense SVD, "
-                         "grad-cam's sign) is not feasible at the finest grid (up to 54400 cells "
-                         "per image); use sign_policy max_abs or mean_activation, or a coarser grid")
+        raise ValueError(
+            f"config.yaml: variant '{_name}': sign_policy 'svd' (numpy's dense SVD, "
+            "grad-cam's sign) is not feasible at the finest grid (up to 54400 cells "
+            "per image); use sign_policy max_abs or mean_activation, or a coarser grid"
+        )
 if REFERENCE not in VARIANTS:
-    raise ValueError(f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
-                     f"variants: {', '.join(VARIANTS)}")
+    raise ValueError(
+        f"config.yaml: ranking.reference '{REFERENCE}' is not a variant; "
+        f"variants: {', '.join(VARIANTS)}"
+    )
 
 
 wildcard_constraints:
@@ -213,7 +238,9 @@ DEMO_PARAMS = {
 }
 GROUND_TRUTH_PARAMS = {
     "fixation_format": DATASET.get("fixation_format", "auto"),
-    "min_fixations": lookup(dpath="evaluation/min_fixations", within=config, default=10),
+    "min_fixations": lookup(
+        dpath="evaluation/min_fixations", within=config, default=10
+    ),
 }
 EVALUATION_PARAMS = {"sigma": config["evaluation"]["sigma"], "seed": config["seed"]}
 FIXATION_STATS_PARAMS = {
@@ -221,7 +248,9 @@ FIXATION_STATS_PARAMS = {
     "centre_bias_sigma": lookup(
         dpath="evaluation/centre_bias_sigma", within=config, default="fit"
     ),
-    "n_others": lookup(dpath="evaluation/shuffled_auc_images", within=config, default=10),
+    "n_others": lookup(
+        dpath="evaluation/shuffled_auc_images", within=config, default=10
+    ),
     "seed": config["seed"],
 }
 TABLE_PARAMS = {
@@ -241,8 +270,14 @@ COMPARE_PARAMS = {
     "baselines": BASELINES,
     "ceilings": CEILINGS,
     # the sign policy of an eigencam variant; a grad-cam method's name otherwise
-    "policies": {v: s["sign_policy"] if variants.setting(s, "method") == "eigencam"
-                 else variants.setting(s, "method") for v, s in VARIANTS.items()},
+    "policies": {
+        v: (
+            s["sign_policy"]
+            if variants.setting(s, "method") == "eigencam"
+            else variants.setting(s, "method")
+        )
+        for v, s in VARIANTS.items()
+    },
     "metric": RANKING["metric"],
     "n_boot": RANKING["bootstrap"],
     "seed": config["seed"],
@@ -300,7 +335,9 @@ def missing(paths):
     for p in paths:
         folder = os.path.dirname(p)
         if folder not in present:
-            present[folder] = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+            present[folder] = (
+                set(os.listdir(folder)) if os.path.isdir(folder) else set()
+            )
     return [p for p in paths if os.path.basename(p) not in present[os.path.dirname(p)]]
 
 
@@ -328,18 +365,39 @@ def variant_tables(wildcards=None):
 
 
 # Per-variant and per-baseline outputs of rules/analysis.smk, and the comparison.
-ANALYSIS_FILES = ("metrics.parquet", "metrics.csv", "errors.csv", "ranking.csv", "deciles.csv",
-                  "summary.csv", "deciles.png")
-COMPARISON_FILES = ("means.csv", "paired.csv", "sign_flips.csv", "share_of_gap.csv",
-                    "share_of_gap_images.csv", "overview.png", "paired.png", "deep_dive.csv",
-                    "deep_dive", "headline.md", "headline.tex", "methods.html")
+ANALYSIS_FILES = (
+    "metrics.parquet",
+    "metrics.csv",
+    "errors.csv",
+    "ranking.csv",
+    "deciles.csv",
+    "summary.csv",
+    "deciles.png",
+)
+COMPARISON_FILES = (
+    "means.csv",
+    "paired.csv",
+    "sign_flips.csv",
+    "share_of_gap.csv",
+    "share_of_gap_images.csv",
+    "overview.png",
+    "paired.png",
+    "deep_dive.csv",
+    "deep_dive",
+    "headline.md",
+    "headline.tex",
+    "methods.html",
+)
 
 
 def headline_vector_figures(wildcards=None):
     """The headline figure in the other formats of `figure_formats` (pdf, svg); the
     PNG is always written, for the report."""
-    return [comparison_path(f"headline.{fmt}") for fmt in HEADLINE_PARAMS["formats"]
-            if fmt != "png"]
+    return [
+        comparison_path(f"headline.{fmt}")
+        for fmt in HEADLINE_PARAMS["formats"]
+        if fmt != "png"
+    ]
 
 
 def all_targets():

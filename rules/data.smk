@@ -14,18 +14,20 @@ if LAYOUT.generated:
             images=[image_path(i) for i in IMAGE_IDS],
             maps=[official_map_path(i) for i in IMAGE_IDS],
             fixations=f"{RESOURCES}/fixations.json",
-        params:
-            root=parent_of_fixations,
-            **DEMO_PARAMS,
-        conda:
-            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/demo_dataset.log",
+        conda:
+            "../envs/quickgaze.yaml"
+        params:
+            **DEMO_PARAMS,
+            root=parent_of_fixations,
         script:
             "../workflow_scripts/demo_dataset.py"
 
 
-ground_truth_params = params_file("ground_truth", GROUND_TRUTH_PARAMS)  # once, not per batch
+ground_truth_params = params_file(
+    "ground_truth", GROUND_TRUTH_PARAMS
+)  # once, not per batch
 
 for batch, ids in BATCHES.items():
 
@@ -40,15 +42,15 @@ for batch, ids in BATCHES.items():
         output:
             truths=update([truth_path(i) for i in ids]),
             done=touch(done_path(f"ground_truth_{batch}")),
-        params:
-            ids=ids,
-            maps={i: official_map_path(i) for i in ids},
-            **GROUND_TRUTH_PARAMS,
-        threads: CPU_JOB_THREADS
-        conda:
-            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/ground_truth/{batch}.log",
+        conda:
+            "../envs/quickgaze.yaml"
+        threads: CPU_JOB_THREADS
+        params:
+            **GROUND_TRUTH_PARAMS,
+            ids=ids,
+            maps={i: official_map_path(i) for i in ids},
         script:
             "../workflow_scripts/ground_truth_batch.py"
 
@@ -62,12 +64,12 @@ if LAYOUT.downloaded:
     rule download_salicon_archive:
         output:
             f"{DATASET['salicon']['root']}/archives/{{part}}",
-        params:
-            archive=salicon_archive,
-        conda:
-            "../envs/quickgaze.yaml"
         log:
             f"logs/{NAME}/download_{{part}}.log",
+        conda:
+            "../envs/quickgaze.yaml"
+        params:
+            archive=salicon_archive,
         script:
             "../workflow_scripts/download_archive.py"
 
@@ -76,12 +78,12 @@ if LAYOUT.downloaded:
             f"{DATASET['salicon']['root']}/archives/{{part}}",
         output:
             touch(f"{DATASET['salicon']['root']}/.extracted_{{part}}"),
+        log:
+            f"logs/{NAME}/extract_{{part}}.log",
+        conda:
+            "../envs/quickgaze.yaml"
         params:
             dest=salicon_extract_dir,
             file_name=salicon_file_name,
-        conda:
-            "../envs/quickgaze.yaml"
-        log:
-            f"logs/{NAME}/extract_{{part}}.log",
         script:
             "../workflow_scripts/extract_archive.py"

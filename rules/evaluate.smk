@@ -19,14 +19,14 @@ for variant in VARIANTS:
                 smooth=update([smooth_path(variant, i) for i in ids]),
                 metrics=update([metrics_path(variant, i) for i in ids]),
                 done=touch(done_path(f"evaluate_{variant}_{batch}")),
-            params:
-                ids=ids,
-                variant=variant,
-                **EVALUATION_PARAMS,
-            threads: CPU_JOB_THREADS
-            conda:
-                "../envs/quickgaze.yaml"
             log:
                 f"logs/{NAME}/{variant}/evaluate/{batch}.log",
+            conda:
+                "../envs/quickgaze.yaml"
+            threads: CPU_JOB_THREADS
+            params:
+                **EVALUATION_PARAMS,
+                ids=ids,
+                variant=variant,
             script:
                 "../workflow_scripts/evaluate_batch.py"
