@@ -172,6 +172,11 @@ def test_centre_bias_scores_zero_information_gain_against_itself(real_points):
         assert uniform["info_gain_raw"] < 0  # the held-out centre bias still predicts
 
 
+# Record keys a pseudo-variant's table need not repeat: the CAM's files, and the
+# provenance dict, which the tables hold flattened (provenance_* columns).
+NOT_SHARED = {"cam_path", "smooth_path", "input_tokens", "provenance"}
+
+
 @pytest.mark.slow
 def test_workflow_scores_baselines_like_variants(tmp_path):
     write_config(tmp_path, {"dataset": {"demo": {"n_images": 3}}, "batch_size": 3,
@@ -187,8 +192,7 @@ def test_workflow_scores_baselines_like_variants(tmp_path):
     for baseline in ("centre_bias", "uniform"):
         table = pd.read_parquet(results / baseline / "metrics.parquet")
         assert list(table["image"]) == ["demo_000", "demo_001", "demo_002"]
-        assert set(variant) - {"cam_path", "smooth_path", "input_tokens"} <= set(table.columns) | {
-            "fingerprint"}
+        assert set(variant) - NOT_SHARED <= set(table.columns) | {"fingerprint"}
         assert (results / baseline / "ranking.csv").exists()
     uniform = pd.read_parquet(results / "uniform" / "metrics.parquet")
     assert (uniform["auc_judd_raw"] == 0.5).all() and (uniform["nss_raw"] == 0.0).all()
@@ -204,8 +208,7 @@ def test_workflow_scores_baselines_like_variants(tmp_path):
         table = pd.read_parquet(results / ceiling / "metrics.parquet")
         assert (table["status"] == "ok").all(), table["error"].tolist()
         assert (table["n_observers"] == 40).all()
-        assert set(variant) - {"cam_path", "smooth_path", "input_tokens"} <= set(
-            table.columns) | {"fingerprint"}
+        assert set(variant) - NOT_SHARED <= set(table.columns) | {"fingerprint"}
         assert (results / ceiling / "summary.csv").exists()
     humans = pd.read_parquet(results / "humans" / "metrics.parquet")
     assert (humans["cc_raw"] > centre["cc_raw"]).all()

@@ -214,7 +214,8 @@ def test_every_record_and_table_carries_its_provenance(study):
             assert (t["provenance_torch"] == library_versions()["torch"]).all(), p
     means = pd.read_csv(res / "comparison" / "means.csv", keep_default_na=False)
     by_kind = means.groupby("kind")["provenance_cam_weights"].agg(set).to_dict()
-    assert by_kind == {"variant": {weights}, "baseline": {""}}  # a baseline has no CAM
+    # a baseline or a ceiling has no CAM
+    assert by_kind == {"variant": {weights}, "baseline": {""}, "ceiling": {""}}
 
     page = (res / "comparison" / "methods.html").read_text()
     for value in (FAST_VARIANT["model"], "mean_activation", weights,
