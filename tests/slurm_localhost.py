@@ -10,7 +10,8 @@ another SLURM on the machine is left alone.
 
 Facts and traps: shared/notes/slurm-localhost.md. Without slurmdbd, ``sacct``
 fails, so Snakemake must be told ``--slurm-status-command squeue`` (the plugin
-trusts squeue only when MinJobAge is long enough: 300 s here).
+trusts squeue only when MinJobAge is long enough: 3600 s here, so that the test
+also sees every job of a run that takes minutes on a loaded machine).
 
 Command line (for trying the profile by hand)::
 
@@ -131,7 +132,7 @@ class LocalSlurm:
             "DefMemPerCPU=1000",
             "EnforcePartLimits=ALL",   # an impossible request fails at sbatch, never pends
             "ReturnToService=2",
-            "MinJobAge=300",           # long enough for the plugin to trust squeue
+            "MinJobAge=3600",          # squeue is trusted, and the test sees every job of a slow run
             "AccountingStorageType=accounting_storage/none",
             "JobAcctGatherType=jobacct_gather/none",
             "MpiDefault=none",

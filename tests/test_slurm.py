@@ -43,7 +43,7 @@ def cluster():
 
 
 def slurm_jobs(cluster: LocalSlurm) -> dict[str, dict[str, str]]:
-    """Jobs the controller still knows (MinJobAge=300 s), by their comment (the rule)."""
+    """Jobs the controller still knows (MinJobAge=3600 s), by their comment (the rule)."""
     out = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True,
                          env={**os.environ, **cluster.env()}, check=True).stdout
     jobs = {}
