@@ -2,8 +2,9 @@
 metric of a map against fixations or a ground-truth map.
 
 The workflow and these functions share the same code (:func:`quickgaze.cam.compute_cams`,
-:func:`quickgaze.resampling.cam_to_image`, :func:`quickgaze.metrics.saliency_metrics`),
-so a map made here equals the workflow's map for the same variant.
+:func:`quickgaze.gradcam_methods.method_cams`, :func:`quickgaze.resampling.cam_to_image`,
+:func:`quickgaze.metrics.saliency_metrics`), so a map made here equals the workflow's
+map for the same variant.
 """
 
 from __future__ import annotations
@@ -15,20 +16,28 @@ import numpy as np
 
 from quickgaze.fixations import saliency_from_fixations
 from quickgaze.metrics import fixated_indices, prepare_truth, saliency_metrics
+from quickgaze.networks import EIGENCAM, is_classifier
 from quickgaze.smoothing import gaussian_smooth
+from quickgaze.variants import METHOD_DEFAULTS, check_variant
 
-# The variant keys of config.yaml's cam_defaults, with the workflow's defaults.
-VARIANT_DEFAULTS = {"model": "fasterrcnn_resnet50_fpn", "weights": "coco",
-                    "input_scale": "detector", "levels": "all", "grid": "coarsest",
-                    "sign_policy": "svd", "crop_padding": True, "precision": "fp32",
-                    "channels_last": False}
+# The variant keys of config.yaml's cam_defaults, with the workflow's defaults, and the
+# keys of the grad-cam methods and classifiers (quickgaze.variants.METHOD_DEFAULTS).
+VARIANT_DEFAULTS: dict[str, object] = {
+    "model": "fasterrcnn_resnet50_fpn", "weights": "coco", "input_scale": "detector",
+    "levels": "all", "grid": "coarsest", "sign_policy": "svd", "crop_padding": True,
+    "precision": "fp32", "channels_last": False, **METHOD_DEFAULTS}
 
 
 class CamMapper:
-    """A detector loaded once, mapping images to CAMs at image size.
+    """A network loaded once, mapping images to CAMs at image size.
 
     ``variant``: the keys of :data:`VARIANT_DEFAULTS` (as in config.yaml; an
-    unknown key is a TypeError naming it); ``seed`` seeds random weights
+    unknown key is a TypeError naming it, a setting that cannot run a
+    ValueError, as :func:`quickgaze.variants.check_variant` says for the
+    workflow). ``method``: ``eigencam`` (quickgaze's engine on a detector's
+    FPN) or a grad-cam method (:data:`quickgaze.networks.GRADCAM_METHODS`) on
+    a detector or a classifier (:data:`quickgaze.networks.CLASSIFIERS`; their
+    ``weights`` default to ``imagenet``). ``seed`` seeds random weights
     (``weights="none"``); ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N``
     (an explicit CUDA device that is not there is an error, never the CPU).
     ``sigma``: Gaussian smoothing in pixels after mapping (None: the raw CAM
@@ -39,30 +48,41 @@ class CamMapper:
     def __init__(self, seed: int = 0, device: str = "auto", sigma: float | None = None,
                  **variant: object) -> None:
         # torch only when a CAM is asked for
-        from quickgaze.cam_job import cam_settings
-        from quickgaze.models import build_detector, resolve_device
+        from quickgaze.cam_job import cam_settings, load_network
+        from quickgaze.models import resolve_device
 
         unknown = sorted(set(variant) - set(VARIANT_DEFAULTS))
         if unknown:
             raise TypeError(f"unknown variant option(s) {unknown}; "
                             f"allowed: {', '.join(VARIANT_DEFAULTS)}")
-        self.variant = {**VARIANT_DEFAULTS, **variant}
-        self.settings = cam_settings(self.variant)
+        defaults = dict(VARIANT_DEFAULTS)
+        if is_classifier(str(variant.get("model", defaults["model"]))):
+            defaults["weights"] = "imagenet"
+        self.variant = {**defaults, **variant}
+        check_variant("cam_map", self.variant, source="quickgaze.cam_map")
+        self.eigencam = self.variant["method"] == EIGENCAM
+        self.settings = cam_settings(self.variant) if self.eigencam else None
         self.device = resolve_device(device)
         self.sigma = sigma
-        self.model = build_detector(str(self.variant["model"]), str(self.variant["weights"]),
-                                    seed).to(self.device)
+        self.model = load_network(self.variant, seed, self.device)
 
     def __call__(self, image: str | os.PathLike | np.ndarray) -> np.ndarray:
         """``(H, W)`` float32 map in [0, 1] of an image file or ``(H, W, 3)`` uint8 RGB array."""
+        import torch
+
         from quickgaze.cam import compute_cams
+        from quickgaze.gradcam_methods import method_cams
         from quickgaze.io import read_rgb
         from quickgaze.resampling import cam_to_image
 
         rgb = read_rgb(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB; got {rgb.shape} {rgb.dtype}")
-        res = compute_cams(self.model, [rgb], self.settings, self.device)[0]
+        if self.eigencam:
+            res = compute_cams(self.model, [rgb], self.settings, self.device)[0]
+        else:
+            res = method_cams(self.model, str(self.variant["model"]),
+                              [torch.from_numpy(rgb).to(self.device)], self.variant)[0]
         if res.error:
             raise ValueError(f"{image if isinstance(image, (str, Path)) else 'image'}: "
                              f"{res.error}")

@@ -81,6 +81,15 @@ def image_loader(ids: list[str], paths: dict[str, Path], batch: int, workers: in
         collate_fn=list, prefetch_factor=2 if workers else None)
 
 
+def load_network(variant: dict[str, Any], seed: int, device: torch.device) -> torch.nn.Module:
+    """The variant's network (:func:`quickgaze.models.build_model`) on ``device``, in
+    channels-last memory format when the variant asks for it."""
+    model = build_model(variant["model"], variant["weights"], seed).to(device)
+    if bool(variant.get("channels_last", False)):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 def cam_fingerprint(name: str, variant: dict[str, Any], seed: int) -> str:
     """The fingerprint of one variant's CAM records: the ``cam`` stage of its own
     variant block (see :mod:`quickgaze.stages`), whatever group it is computed in."""
@@ -150,9 +159,7 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
         drop_kept(written)
         return progress.finish()
     dev = resolve_device(device)
-    model = build_model(first["model"], first["weights"], seed).to(dev)
-    if bool(first.get("channels_last", False)):
-        model = model.to(memory_format=torch.channels_last)
+    model = load_network(first, seed, dev)
     log.info("model %s (%s) on %s", first["model"], label, dev)
     prov = json.dumps(provenance("cam", device_label(dev),
                                  weights_identity(first["model"], first["weights"])),

@@ -1,7 +1,9 @@
 """The ``quickgaze`` command: CAM maps and their scores outside the workflow.
 
 ``quickgaze cam IMAGE... -o OUT [variant options]`` writes each image's CAM at
-image size as an 8-bit PNG: ``OUT`` is the file for one image, or a directory
+image size as an 8-bit PNG (``--method`` and ``--model`` as in config.yaml's
+variants: EigenCAM on a detector, or a grad-cam method on a detector or a
+classifier): ``OUT`` is the file for one image, or a directory
 that gets ``<image stem>.png`` per image (the layout pysaliency's
 ``SaliencyMapModelFromDirectory`` reads: maps found by the stimuli's file stems).
 ``quickgaze score MAP --fixations FILE`` prints every metric as JSON.
@@ -39,14 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     cam.add_argument("images", nargs="+", type=Path)
     cam.add_argument("-o", "--output", type=Path, required=True,
                      help="a .png for one image, or a directory (<stem>.png per image)")
+    # Only the options given reach the variant (argparse.SUPPRESS), so that defaults that
+    # depend on the model (a classifier's weights) are the API's.
     for key, default in VARIANT_DEFAULTS.items():
+        flag = f"--{key.replace('_', '-')}"
         if key == "crop_padding":
-            cam.add_argument("--no-crop-padding", dest="crop_padding", action="store_false",
+            cam.add_argument("--no-crop-padding", dest=key, action="store_false",
+                             default=argparse.SUPPRESS,
                              help="stretch the padded grid over the image (the notebook)")
+        elif key == "channels_last":
+            cam.add_argument(flag, dest=key, action="store_true", default=argparse.SUPPRESS,
+                             help="the forward in channels-last memory format")
         else:
-            cam.add_argument(f"--{key.replace('_', '-')}", dest=key, default=default,
-                             type=_levels if key == "levels" else str,
-                             help=f"as config.yaml's cam_defaults (default: {default})")
+            kind = {"levels": _levels, "input_size": int, "detection_score": float}.get(key, str)
+            cam.add_argument(flag, dest=key, default=argparse.SUPPRESS, type=kind,
+                             help=f"as config.yaml's variants (default: {default})")
     cam.add_argument("--seed", type=int, default=0, help="seeds random weights (--weights none)")
     cam.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     cam.add_argument("--sigma", type=float, default=None,
@@ -73,16 +82,19 @@ def _read_points(path: Path) -> np.ndarray:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cam":
-        variant = {k: getattr(args, k) for k in VARIANT_DEFAULTS}
+        variant = {k: getattr(args, k) for k in VARIANT_DEFAULTS if hasattr(args, k)}
         if len(args.images) > 1 or args.output.suffix.lower() != ".png":
             args.output.mkdir(parents=True, exist_ok=True)
             targets = [args.output / f"{p.stem}.png" for p in args.images]
         else:
             targets = [args.output]
-        mapper = CamMapper(seed=args.seed, device=args.device, sigma=args.sigma, **variant)
-        for k, (image, target) in enumerate(zip(args.images, targets), 1):
-            write_map_png(target, mapper(image))
-            _progress(k, len(targets))
+        try:
+            mapper = CamMapper(seed=args.seed, device=args.device, sigma=args.sigma, **variant)
+            for k, (image, target) in enumerate(zip(args.images, targets), 1):
+                write_map_png(target, mapper(image))
+                _progress(k, len(targets))
+        except (ValueError, FileNotFoundError) as err:  # messages name the file or key
+            raise SystemExit(f"quickgaze cam: {err}")
         return 0
     if args.fixations is None and args.truth_map is None:
         raise SystemExit("quickgaze score: give --fixations and/or --truth-map")

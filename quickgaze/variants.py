@@ -24,7 +24,7 @@ def setting(variant: dict[str, Any], key: str) -> Any:
     return variant.get(key, METHOD_DEFAULTS[key])
 
 
-def check_variant(name: str, variant: dict[str, Any]) -> None:
+def check_variant(name: str, variant: dict[str, Any], source: str = "config.yaml") -> None:
     """A ValueError naming the variant, key and value for settings that cannot run:
     an unknown ``method`` (the message lists the supported ones) or ``model``,
     quickgaze's ``eigencam`` (an FPN engine) on a classifier, a grad-cam method
@@ -32,8 +32,9 @@ def check_variant(name: str, variant: dict[str, Any]) -> None:
     transform resizes the image, a classifier's input is ``input_size``), a
     ``target_layer`` with ``eigencam`` (which reads ``levels`` and ``grid``),
     or ``precision`` / ``channels_last`` other than the default with a grad-cam
-    method (grad-cam runs the network as it is, in fp32)."""
-    where = f"config.yaml: variant '{name}'"
+    method (grad-cam runs the network as it is, in fp32). ``source`` opens the
+    message (the file or function the variant came from)."""
+    where = f"{source}: variant '{name}'"
     method = setting(variant, "method")
     if method not in METHODS:
         raise ValueError(f"{where}: method '{method}' unknown; supported: {', '.join(METHODS)}")

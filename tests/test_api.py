@@ -44,6 +44,32 @@ def test_cam_map_equals_the_workflow_cam_job(tmp_path, example):
     np.testing.assert_array_equal(ours, expected)
 
 
+def test_cam_map_with_a_gradcam_method_equals_the_workflow_cam_job(tmp_path, example):
+    # A classifier through grad-cam: the same record the workflow writes, mapped the same way.
+    variant = {"model": "resnet50", "weights": "none", "method": "gradcam", "input_size": 112}
+    out = tmp_path / "cam.npz"
+    cam_job([example.stem], {example.stem: example}, {"v": {example.stem: out}},
+            {"v": {**VARIANT, "input_scale": "detector", **variant}}, "cpu", 0, 1, 0)
+    record = load_npz(out)
+    assert tuple(record["extent"]) == (112.0, 112.0)
+    expected = cam_to_image(record["cam"], tuple(record["extent"]), (480, 640),
+                            tuple(record["offset"]))
+    ours = quickgaze.cam_map(example, device="cpu", **variant)
+    assert ours.shape == (480, 640) and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_cam_map_refuses_settings_that_cannot_run(example):
+    # The workflow's config check, named for the API; a classifier's weights default to
+    # imagenet, so the error is the method's, before any weights are looked for.
+    with pytest.raises(ValueError, match="quickgaze.cam_map: variant 'cam_map': method "
+                                         "'eigencam' is quickgaze's FPN engine"):
+        quickgaze.cam_map(example, model="resnet50")
+    with pytest.raises(ValueError, match="method 'gradcm' unknown; supported: eigencam, "
+                                         "gradcam,"):
+        quickgaze.cam_map(example, method="gradcm")
+
+
 def test_cam_map_rejects_unknown_options(example):
     with pytest.raises(TypeError, match=r"unknown variant option\(s\) \['grdi'\]"):
         quickgaze.cam_map(example, grdi="pool")
@@ -98,3 +124,18 @@ def test_command_line_cam_then_score(tmp_path, salicon_examples):
                           "--fixations", str(fixations), "--truth-map", str(small)],
                          check=False, capture_output=True, text=True)
     assert bad.returncode != 0 and "map is 480x640 but truth_map is 10x10" in bad.stderr
+
+
+@pytest.mark.skipif(not COMMAND.exists(), reason="console script not installed (pip install -e .)")
+def test_command_line_cam_with_a_gradcam_method_on_a_classifier(tmp_path, example):
+    out = tmp_path / "map.png"
+    subprocess.run([str(COMMAND), "cam", str(example), "-o", str(out), "--method", "gradcam",
+                    "--model", "resnet50", "--weights", "none", "--input-size", "112",
+                    "--device", "cpu"], capture_output=True, text=True, check=True)
+    direct = quickgaze.cam_map(example, device="cpu", model="resnet50", weights="none",
+                               method="gradcam", input_size=112)
+    assert np.abs(read_map(out) - direct).max() <= 0.5 / 255 + 1e-6  # 8-bit PNG
+    bad = subprocess.run([str(COMMAND), "cam", str(example), "-o", str(out), "--model",
+                          "resnet50", "--weights", "none"], capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode != 0 and "classifier 'resnet50' needs a grad-cam method" in bad.stderr
