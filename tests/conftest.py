@@ -71,3 +71,27 @@ def snakemake(workdir: Path, *args: str, check: bool = True,
 # A small, fast, real detector for workflow tests that are about orchestration.
 FAST_VARIANT = {"model": "fasterrcnn_mobilenet_v3_large_320_fpn", "weights": "none",
                 "input_scale": "native"}
+
+
+# pysaliency, in an environment of its own (its __init__ imports torch, its AUC code
+# needs numpy 1): tests/pysaliency_reference.py runs in it.
+PYSALIENCY_REFERENCE = Path(__file__).with_name("pysaliency_reference.py")
+
+
+def pysaliency_python() -> Path:
+    """A venv with pysaliency and numpy<2 (pysaliency's AUC code needs numpy 1),
+    created once under the user cache. Skips the test when it cannot be built."""
+    root = Path(os.environ.get("QUICKGAZE_REFERENCE_VENV",
+                               Path.home() / ".cache" / "quickgaze" / "pysaliency-venv"))
+    python = root / "bin" / "python"
+    ready = root / ".installed"
+    if not ready.exists():
+        steps = [[sys.executable, "-m", "venv", "--clear", str(root)],
+                 [str(python), "-m", "pip", "install", "-q", "numpy<2", "pysaliency"]]
+        for cmd in steps:
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                pytest.skip(f"cannot build the pysaliency reference environment "
+                            f"({' '.join(cmd[-3:])}): {proc.stderr.strip()[-500:]}")
+        ready.write_text("numpy<2 pysaliency\n")
+    return python

@@ -1,8 +1,14 @@
 """Reference values from pysaliency, run inside its own environment (numpy<2).
 
-Usage: python pysaliency_reference.py cases.npz out.json. cases.npz holds ``gt``
-(H, W), ``preds`` (k, H, W), ``fixated`` (flat indices), ``borji`` and
-``shuffled`` (n_splits, n) flat indices of negatives. pysaliency's package
+Usage: ``python pysaliency_reference.py metrics cases.npz out.json``: cases.npz
+holds ``gt`` (H, W), ``preds`` (k, H, W), ``fixated`` (flat indices), ``borji``
+and ``shuffled`` (n_splits, n) flat indices of negatives; out.json gets each
+pred's metrics. ``python pysaliency_reference.py directory cases.npz out.npz``:
+cases.npz holds ``images`` (stimulus file paths), ``maps`` (a directory of maps
+named by stimulus stem, as ``quickgaze cam`` writes), ``x``, ``y``, ``n``
+(fixations: column, row, stimulus index); out.npz gets the map pysaliency's
+``SaliencyMapModelFromDirectory`` reads for each stimulus (``map_<k>``) and its
+NSS per stimulus (``nss``). pysaliency's package
 ``__init__`` imports torch, which this environment lacks, so its modules are
 loaded from the package directory without running ``__init__``.
 """
@@ -20,9 +26,21 @@ package.__path__ = list(spec.submodule_search_locations)
 sys.modules["pysaliency"] = package
 
 from pysaliency import metrics
+from pysaliency.datasets import FileStimuli, Fixations
+from pysaliency.precomputed_models import SaliencyMapModelFromDirectory
 from pysaliency.roc_cython import general_roc
 
-cases = np.load(sys.argv[1])
+mode, cases, target = sys.argv[1], np.load(sys.argv[2]), sys.argv[3]
+if mode == "directory":
+    stimuli = FileStimuli([str(p) for p in cases["images"]])
+    model = SaliencyMapModelFromDirectory(stimuli, str(cases["maps"]))
+    fixations = Fixations.create_without_history(cases["x"], cases["y"], cases["n"])
+    maps = {f"map_{k}": model.saliency_map(stimuli[k]) for k in range(len(stimuli))}
+    nss = [float(np.mean(metrics.NSS(maps[f"map_{k}"], cases["x"][cases["n"] == k],
+                                     cases["y"][cases["n"] == k]))) for k in range(len(stimuli))]
+    np.savez(target, nss=np.array(nss), **maps)
+    sys.exit(0)
+assert mode == "metrics", mode
 gt, fixated = cases["gt"], cases["fixated"]
 h, w = gt.shape
 ys, xs = np.divmod(fixated, w)
@@ -46,5 +64,5 @@ for pred in cases["preds"]:
         "sauc_exact": float(np.mean([general_roc(flat[fixated], flat[row])[0]
                                      for row in cases["shuffled"]])),
     })
-with open(sys.argv[2], "w") as fh:
+with open(target, "w") as fh:
     json.dump(out, fh)

@@ -18,7 +18,7 @@ from quickgaze.io import read_map, write_map_png
 from quickgaze.metrics import METRICS, prepare_truth, saliency_metrics
 from quickgaze.resampling import cam_to_image
 
-from conftest import FAST_VARIANT
+from conftest import FAST_VARIANT, PYSALIENCY_REFERENCE, pysaliency_python
 
 COMMAND = Path(sys.executable).with_name("quickgaze")
 VARIANT = {**FAST_VARIANT, "levels": "all", "grid": "coarsest", "sign_policy": "mean_activation",
@@ -124,6 +124,20 @@ def test_command_line_cam_then_score(tmp_path, salicon_examples):
                           "--fixations", str(fixations), "--truth-map", str(small)],
                          check=False, capture_output=True, text=True)
     assert bad.returncode != 0 and "map is 480x640 but truth_map is 10x10" in bad.stderr
+    # pysaliency reads the directory as a model and scores it as quickgaze does.
+    points = np.loadtxt(fixations).astype(int)
+    np.savez(tmp_path / "cases.npz", images=np.array([str(p) for p in images]),
+             maps=np.array(str(out)), x=np.tile(points[:, 1], 2), y=np.tile(points[:, 0], 2),
+             n=np.repeat([0, 1], len(points)))
+    subprocess.run([str(pysaliency_python()), str(PYSALIENCY_REFERENCE), "directory",
+                    str(tmp_path / "cases.npz"), str(tmp_path / "ref.npz")], check=True,
+                   timeout=600)
+    reference = np.load(tmp_path / "ref.npz")
+    for k, image in enumerate(images):
+        levels = np.round(read_map(out / f"{image.stem}.png").astype(np.float64) * 255)
+        np.testing.assert_array_equal(reference[f"map_{k}"], levels)  # the PNG's 8-bit values
+        assert reference["nss"][k] == pytest.approx(
+            quickgaze.score(levels, fixations=points)["nss"], abs=1e-9)
 
 
 @pytest.mark.skipif(not COMMAND.exists(), reason="console script not installed (pip install -e .)")

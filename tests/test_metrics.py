@@ -4,10 +4,7 @@ and pysaliency as an independent reference on the real SALICON examples."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +14,8 @@ from quickgaze import metrics as M
 from quickgaze.baselines import centre_bias_map
 from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
 from quickgaze.smoothing import gaussian_smooth
+
+from conftest import PYSALIENCY_REFERENCE, pysaliency_python
 
 SHAPE = (480, 640)
 EPS = 2.2204e-16
@@ -283,28 +282,9 @@ def test_centre_bias_scores_chance_on_shuffled_auc_only(real):
 # pysaliency, in an environment of its own ---------------------------------------------
 
 
-def reference_python() -> Path:
-    """A venv with pysaliency and numpy<2 (pysaliency's AUC code needs numpy 1),
-    created once under the user cache. Skips the test when it cannot be built."""
-    root = Path(os.environ.get("QUICKGAZE_REFERENCE_VENV",
-                               Path.home() / ".cache" / "quickgaze" / "pysaliency-venv"))
-    python = root / "bin" / "python"
-    ready = root / ".installed"
-    if not ready.exists():
-        steps = [[sys.executable, "-m", "venv", "--clear", str(root)],
-                 [str(python), "-m", "pip", "install", "-q", "numpy<2", "pysaliency"]]
-        for cmd in steps:
-            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
-            if proc.returncode != 0:
-                pytest.skip(f"cannot build the pysaliency reference environment "
-                            f"({' '.join(cmd[-3:])}): {proc.stderr.strip()[-500:]}")
-        ready.write_text("numpy<2 pysaliency\n")
-    return python
-
-
 @pytest.mark.slow
 def test_against_pysaliency_on_real_examples(real, tmp_path):
-    python = reference_python()
+    python = pysaliency_python()
     gt = real["gt"]
     f = M.fixated_indices(real["points"], SHAPE)
     shuffled = M.shuffled_negatives(np.unique(real["other"]), len(f), seed=3, n_splits=20)
@@ -313,7 +293,7 @@ def test_against_pysaliency_on_real_examples(real, tmp_path):
     preds = np.stack([real["preds"][n] for n in names])
     np.savez(tmp_path / "cases.npz", gt=gt, preds=preds, fixated=f, shuffled=shuffled,
              borji=borji)
-    proc = subprocess.run([str(python), str(Path(__file__).with_name("pysaliency_reference.py")),
+    proc = subprocess.run([str(python), str(PYSALIENCY_REFERENCE), "metrics",
                            str(tmp_path / "cases.npz"), str(tmp_path / "ref.json")],
                           check=False, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
