@@ -485,13 +485,15 @@ def category_plot(cells: pd.DataFrame, grouping: str, metric: str, title: str = 
         high = np.clip(rows["ci_high"].to_numpy(dtype=float) - mean, 0, None)
         ax.errorbar(mean, y - 0.4 + step * (k + 0.5), xerr=np.vstack([low, high]), fmt=marker,
                     color=colours(k % 10), capsize=2, ms=4, lw=1, label=f"{name} ({kind})")
+    for edge in y[1:] - 0.5:  # a cell's names between two lines
+        ax.axhline(edge, color="lightgrey", lw=0.6)
     n = c.groupby("cell")["n_images"].max().reindex(labels)
     ax.set_yticks(y, [f"{label} (n={int(k)})" for label, k in zip(labels, n)], fontsize=8)
-    ax.invert_yaxis()
     ax.set_ylabel(GROUPING_LABELS.get(grouping, grouping), fontsize=8)
     ax.set_xlabel(f"mean {metric}, 95% CI ({better_phrase(metric)}); n: images in the cell",
                   fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.legend(fontsize=7, loc="best")
-    ax.set_title(title or f"{metric} by {grouping}")
+    ax.set_title(title or f"{metric} by {grouping} (mean and 95% CI per image set)")
     return fig
 
