@@ -263,10 +263,19 @@ def test_folder_study_categories_from_coco_json_then_from_a_csv_table(tmp_path,
     table = instances_as_table(path, tmp_path / "objects.csv")
     config.write_text(config.read_text().replace(str(path), str(table)))
     before = (out / "fast/metrics.parquet").stat().st_mtime
-    snakemake(work)
+    proc = snakemake(work)  # the new source reruns the categories rule (and methods)
     assert (out / "fast/metrics.parquet").stat().st_mtime == before
+    assert "rule categories:" in proc.stderr and "rule cam_" not in proc.stderr
     check_category_outputs(out, objects, names)
     assert f"categories: from {table}" in (out / "comparison/methods.html").read_text()
+    snakemake(work, "--report", "report.zip")
+    with zipfile.ZipFile(work / "report.zip") as z:
+        listed = {n.rsplit("/", 1)[-1] for n in z.namelist()}
+        html = z.read("report/report.html").decode()
+    assert "5. Categories" in html
+    for grouping in GROUPINGS:
+        assert {f"categories_{grouping}.csv", f"categories_{grouping}.png"} <= listed
+    assert "categories_images.csv" in listed
 
 
 @pytest.mark.slow
