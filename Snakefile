@@ -17,6 +17,7 @@ include: "rules/evaluate.smk"
 include: "rules/baselines.smk"
 include: "rules/ceiling.smk"
 include: "rules/analysis.smk"
+include: "rules/categories.smk"
 
 
 # Cheap steps run where Snakemake runs, not as cluster jobs (the demo generator

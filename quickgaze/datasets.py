@@ -53,7 +53,11 @@ class DatasetLayout:
     ``maps`` and ``fixations`` may be None; ``fixations`` is a file (one for all
     images) or a directory (one per image). ``demo_ids``: the images the
     workflow generates (``demo`` only); ``archives``: the downloads that
-    create the files (``salicon`` only).
+    create the files (``salicon`` only). ``categories``: the object
+    annotations (:func:`quickgaze.categories.load_objects`), or None and
+    ``categories_note`` says why; ``annotations``: the archive that holds them
+    and is downloaded (``salicon``: ``url``, ``sha256``, ``member``, and
+    ``archive``, where the download goes), else None.
     """
 
     kind: str
@@ -62,6 +66,9 @@ class DatasetLayout:
     fixations: Path | None
     demo_ids: tuple[str, ...] = ()
     archives: tuple[str, ...] = ()
+    categories: Path | None = None
+    categories_note: str = ""
+    annotations: dict | None = None
 
     @property
     def generated(self) -> bool:
@@ -116,28 +123,75 @@ def demo_ids(n_images: int) -> list[str]:
     return [f"demo_{i:03d}" for i in range(n_images)]
 
 
+#: Suffixes of an object-annotation source (quickgaze.categories.load_objects).
+CATEGORY_SUFFIXES = (".json", ".csv", ".parquet")
+
+
+def _folder_categories(value: str | None) -> tuple[Path | None, str]:
+    """``dataset.folder.categories`` checked: the path, or None and why not."""
+    if not value:
+        return None, "dataset.folder.categories is not set"
+    path = Path(value)
+    if path.suffix.lower() not in CATEGORY_SUFFIXES:
+        raise ValueError(f"config.yaml: dataset.folder.categories: '{value}' is not a COCO "
+                         f"instances .json or a .csv or .parquet table")
+    if not path.is_file():
+        raise ValueError(f"config.yaml: dataset.folder.categories: '{value}' does not exist "
+                         "(or is not a file)")
+    return path, ""
+
+
 def layout(dataset: dict, demo_root: str | os.PathLike) -> DatasetLayout:
-    """The layout of the dataset described by the ``dataset`` block of config.yaml."""
+    """The layout of the dataset described by the ``dataset`` block of config.yaml.
+
+    Categories: the demo has none; a folder dataset those of
+    ``dataset.folder.categories`` (checked here: a ``.json``, ``.csv`` or
+    ``.parquet`` file that exists; ValueError naming the key and value); a
+    SALICON dataset the ``member`` of ``dataset.salicon.annotations``'s
+    archive, extracted under its root (the archive goes to
+    ``<root>/archives/<the URL's file name>``).
+    """
     kind = dataset["kind"]
     if kind == "demo":
         root = Path(demo_root)
         ids = demo_ids(dataset.get("demo", {}).get("n_images", DEMO_IMAGES))
         return DatasetLayout(kind, root / "images", root / "maps", root / "fixations.json",
-                             demo_ids=tuple(ids))
+                             demo_ids=tuple(ids),
+                             categories_note="the demo dataset has no object annotations")
     if kind == "folder":
         f = dataset["folder"]
+        cats, note = _folder_categories(f.get("categories"))
         return DatasetLayout(
             kind,
             Path(f["images"]),
             Path(f["maps"]) if f.get("maps") else None,
             Path(f["fixations"]) if f.get("fixations") else None,
+            categories=cats,
+            categories_note=note,
         )
     if kind == "salicon":
         s = dataset["salicon"]
         root, split = Path(s["root"]), s["split"]
         fix = root / "fixations" / split
+        ann = s.get("annotations")
+        if ann and Path(ann["member"]).suffix.lower() not in CATEGORY_SUFFIXES:
+            raise ValueError(f"config.yaml: dataset.salicon.annotations.member: "
+                             f"'{ann['member']}' is not a COCO instances .json (or a .csv or "
+                             ".parquet table)")
+        annotations = None if not ann else {
+            "url": ann["url"], "sha256": ann.get("sha256"), "member": ann["member"],
+            "archive": str(root / "archives" / ann["url"].rstrip("/").rsplit("/", 1)[-1])}
+        if annotations and Path(annotations["archive"]).name in s["archives"]:
+            raise ValueError(f"config.yaml: dataset.salicon.annotations.url: its file name "
+                             f"'{Path(annotations['archive']).name}' is also the name of an "
+                             "archive in dataset.salicon.archives (both would be "
+                             f"{annotations['archive']})")
         return DatasetLayout(kind, root / "images" / split, root / "maps" / split,
-                             fix if fix.exists() else None, archives=tuple(s["archives"]))
+                             fix if fix.exists() else None, archives=tuple(s["archives"]),
+                             categories=root / ann["member"] if ann else None,
+                             categories_note="" if ann else
+                             "dataset.salicon.annotations is not set",
+                             annotations=annotations)
     raise ValueError(f"dataset.kind '{kind}' unknown; allowed: demo, folder, salicon")
 
 
@@ -293,9 +347,12 @@ def download_archive(url: str, dest: str | os.PathLike, sha256: str | None) -> N
 
 
 def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike,
-                    file_name: str | None = None) -> None:
-    """Unzip ``archive`` into the folder ``dest``; a file that is not a zip (a
-    fixation JSON, say) is copied there as ``file_name`` (default: its own name)."""
+                    file_name: str | None = None, members: list[str] | None = None) -> None:
+    """Unzip ``archive`` into the folder ``dest``, only its ``members`` when given
+    (paths inside the archive, kept below ``dest``; a missing one is a
+    DownloadError naming the archive, the member and what it holds); a file
+    that is not a zip (a fixation JSON, say) is copied there as ``file_name``
+    (default: its own name)."""
     import shutil
     import zipfile
 
@@ -303,6 +360,18 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike,
     dest.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            zf.extractall(dest)
+            if members is None:
+                zf.extractall(dest)
+                return
+            names = zf.namelist()
+            for member in members:
+                if member not in names:
+                    raise DownloadError(f"'{archive}' has no member '{member}'; it holds "
+                                        f"{', '.join(names[:20])}"
+                                        f"{' ...' if len(names) > 20 else ''}")
+                zf.extract(member, dest)
+    elif members is not None:
+        raise DownloadError(f"'{archive}' is not a zip archive, so it has no member "
+                            f"{', '.join(members)}; delete it and download it again")
     else:
         shutil.copy2(archive, dest / (file_name or Path(archive).name))

@@ -447,3 +447,53 @@ def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], refere
     with_provenance(dive, "deep_dive", tables).to_csv(table_csv, index=False)
     write_deep_dive(dive, tables, reference, metric, outdir)
     return dive
+
+
+#: Axis label of each grouping of :func:`quickgaze.categories.metric_by_category`.
+GROUPING_LABELS = {"supercategory": "COCO supercategory present (an image counts in each)",
+                   "n_objects": "objects in the image (crowds not counted)",
+                   "largest_object": "area of the largest object, share of the image"}
+
+
+def category_plot(cells: pd.DataFrame, grouping: str, metric: str, title: str = "") -> Figure:
+    """Forest plot of one grouping of :func:`quickgaze.categories.metric_by_category`:
+    per cell (rows, labelled with its largest ``n_images`` over the names) every
+    name's mean with its 95% CI, side by side, marker by kind
+    (:data:`KIND_STYLE`), colour by name."""
+    c = cells[cells["grouping"] == grouping]
+    labels = list(dict.fromkeys(c["cell"]))
+    names = list(dict.fromkeys(c["name"]))
+    fig = Figure(figsize=(8, max(2.6, 0.22 * len(labels) * max(1, len(names)) + 1.6)),
+                 layout="constrained")
+    ax = fig.subplots()
+    if c.empty:
+        ax.text(0.5, 0.5, f"no image with a {metric} score has annotations", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title(title or f"{metric} by {grouping}")
+        return fig
+    y = np.arange(len(labels), dtype=float)
+    step = 0.8 / max(1, len(names))
+    colours = colormaps["tab10"]
+    for k, name in enumerate(names):
+        rows = c[c["name"] == name].set_index("cell").reindex(labels)
+        kind = rows["kind"].dropna().iloc[0] if "kind" in rows and rows["kind"].notna().any() \
+            else "variant"
+        marker = KIND_STYLE.get(kind, KIND_STYLE["variant"])[0]
+        mean = rows["mean"].to_numpy(dtype=float)
+        low = np.clip(mean - rows["ci_low"].to_numpy(dtype=float), 0, None)
+        high = np.clip(rows["ci_high"].to_numpy(dtype=float) - mean, 0, None)
+        ax.errorbar(mean, y - 0.4 + step * (k + 0.5), xerr=np.vstack([low, high]), fmt=marker,
+                    color=colours(k % 10), capsize=2, ms=4, lw=1, label=f"{name} ({kind})")
+    for edge in y[1:] - 0.5:  # a cell's names between two lines
+        ax.axhline(edge, color="lightgrey", lw=0.6)
+    n = c.groupby("cell")["n_images"].max().reindex(labels)
+    ax.set_yticks(y, [f"{label} (n={int(k)})" for label, k in zip(labels, n)], fontsize=8)
+    ax.set_ylabel(GROUPING_LABELS.get(grouping, grouping), fontsize=8)
+    ax.set_xlabel(f"mean {metric}, 95% CI ({better_phrase(metric)}); n: images in the cell",
+                  fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title or f"{metric} by {grouping} (mean and 95% CI per image set)")
+    return fig
+

@@ -72,12 +72,15 @@ def _settings(values: Mapping[str, Any]) -> pd.DataFrame:
 
 def methods_page(tables: Mapping[str, pd.DataFrame], dataset: Mapping[str, Any],
                  variants: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any],
-                 ranking: Mapping[str, Any], today: datetime.date | None = None) -> str:
+                 ranking: Mapping[str, Any], categories: str = "",
+                 today: datetime.date | None = None) -> str:
     """The methods page as HTML. ``tables``: the per-image table of every variant and
     baseline by name (:func:`quickgaze.tables.metrics_table`); ``dataset``,
     ``variants`` (with their defaults applied), ``evaluation`` and ``ranking``:
-    the study's config sections. ``today`` (default: the UTC date) is the
-    page's date."""
+    the study's config sections; ``categories``: where the per-category
+    analysis's annotations come from, or ``not available (<reason>)``, shown
+    as "categories: ..." (empty: no such line). ``today`` (default: the UTC
+    date) is the page's date."""
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
     params = pd.DataFrame({name: {k: str(v) for k, v in block.items()}
                            for name, block in variants.items()})
@@ -88,6 +91,7 @@ def methods_page(tables: Mapping[str, pd.DataFrame], dataset: Mapping[str, Any],
         (f"<h1>Methods</h1><p>Made on {today.isoformat()} (UTC) by quickgaze "
         f"{html.escape(quickgaze.__version__)}.</p>"),
         "<h2>Dataset</h2>", _table(_settings(where)), _table(image_counts(tables)),
+        (f"<p>categories: {html.escape(categories)}</p>" if categories else ""),
         ("<h2>Variants</h2><p>CAM parameters of every variant (its config block over "
         "<code>cam_defaults</code>).</p>"), _table(params, index=True),
         "<h2>Evaluation</h2>", _table(_settings(evaluation)),

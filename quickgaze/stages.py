@@ -65,8 +65,12 @@ STAGES: dict[str, Stage] = {
                      ("names", "baselines", "ceilings", "policies", "metric", "n_boot",
                       "seed")),
     "headline": Stage(("figures",), ("form", "formats")),
-    "methods": Stage(("methods_page",), ("names", "dataset", "variants", "evaluation", "ranking")),
+    "methods": Stage(("methods_page",), ("names", "dataset", "variants", "evaluation", "ranking",
+                                         "categories")),
     "deep_dive": Stage(("figures",), ("names", "reference", "metric", "n", "exclude_degenerate")),
+    # The annotation source is an input file (its date reruns the stage), not a parameter.
+    "categories": Stage(("categories",), ("names", "baselines", "ceilings", "metric", "n_boot",
+                                       "seed", "formats")),
 }
 
 

@@ -1,6 +1,7 @@
 # Config validation, image ids, batches and path helpers.
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -288,11 +289,26 @@ METHODS_PARAMS = {
     "variants": VARIANTS,
     "evaluation": config["evaluation"],
     "ranking": RANKING,
+    # what the methods page says of the per-category analysis
+    "categories": (
+        f"from {LAYOUT.categories}"
+        if LAYOUT.categories is not None
+        else f"not available ({LAYOUT.categories_note})"
+    ),
 }
 HEADLINE_PARAMS = {
     # The headline reads the map the ranking metric names (<metric>_raw or _smooth).
     "form": RANKING["metric"].rsplit("_", 1)[1],
     "formats": lookup(dpath="figure_formats", within=config, default=["png"]),
+}
+CATEGORIES_PARAMS = {
+    "names": SCORED,
+    "baselines": BASELINES,
+    "ceilings": CEILINGS,
+    "metric": RANKING["metric"],
+    "n_boot": RANKING["bootstrap"],
+    "seed": config["seed"],
+    "formats": HEADLINE_PARAMS["formats"],
 }
 DEEP_DIVE_PARAMS = {
     "names": list(VARIANTS),
@@ -400,9 +416,42 @@ def headline_vector_figures(wildcards=None):
     ]
 
 
+# Outputs of rules/categories.smk (a dataset with object annotations only).
+CATEGORY_GROUPINGS = ("supercategory", "n_objects", "largest_object")
+
+
+def category_files():
+    """The per-category tables and plots (PNG, and the other `figure_formats`)."""
+    if LAYOUT.categories is None:
+        return []
+    return [
+        comparison_path("categories_images.csv"),
+        *(comparison_path(f"categories_{g}.csv") for g in CATEGORY_GROUPINGS),
+        *(comparison_path(f"categories_{g}.png") for g in CATEGORY_GROUPINGS),
+        *category_vector_figures(),
+    ]
+
+
+def category_vector_figures(wildcards=None):
+    return [
+        comparison_path(f"categories_{g}.{fmt}")
+        for g in CATEGORY_GROUPINGS
+        for fmt in CATEGORIES_PARAMS["formats"]
+        if fmt != "png"
+    ]
+
+
+def salicon_part_names():
+    """A regex of the SALICON archive names (the download rule's `part` wildcard),
+    so that the annotation archive beside them is not taken for one."""
+    return "|".join(re.escape(p) for p in DATASET["salicon"]["archives"])
+
+
 def all_targets():
     if LAYOUT.downloaded and not IMAGE_IDS:
-        return salicon_extracted_flags()
+        # First run: every download (offline, each error names its file).
+        annotations = [] if LAYOUT.annotations is None else [str(LAYOUT.categories)]
+        return [*salicon_extracted_flags(), *annotations]
     return [
         # Snakemake does not rebuild a deleted intermediate whose consumers are
         # current, so missing per-image files are asked for by name. Present ones
@@ -416,4 +465,5 @@ def all_targets():
         *(comparison_path(name) for name in COMPARISON_FILES),
         comparison_path("headline.png"),
         *headline_vector_figures(),
+        *category_files(),
     ]

@@ -66,6 +66,8 @@ if LAYOUT.downloaded:
             f"{DATASET['salicon']['root']}/archives/{{part}}",
         log:
             f"logs/{NAME}/download_{{part}}.log",
+        wildcard_constraints:
+            part=salicon_part_names(),
         conda:
             "../envs/quickgaze.yaml"
         params:

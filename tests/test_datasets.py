@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,3 +110,44 @@ def test_layout_says_what_each_dataset_kind_has(tmp_path):
     assert list(salicon.image_files()) == ["COCO_1"]
     with pytest.raises(ValueError, match="dataset.kind 'other' unknown"):
         layout({"kind": "other"}, "unused")
+
+
+def test_layout_says_where_categories_come_from_or_why_not(tmp_path):
+    assert layout({"kind": "demo"}, tmp_path).categories is None
+    assert "demo dataset has no object annotations" in layout({"kind": "demo"},
+                                                              tmp_path).categories_note
+    (tmp_path / "objects.csv").write_text("image,category,area\n")
+    folder = {"kind": "folder", "folder": {"images": "imgs", "categories": None}}
+    bare = layout(folder, "unused")
+    assert bare.categories is None and bare.categories_note == (
+        "dataset.folder.categories is not set")
+    folder["folder"]["categories"] = str(tmp_path / "objects.csv")
+    assert layout(folder, "unused").categories == tmp_path / "objects.csv"
+    for value, why in (("objects.txt", "is not a COCO instances .json or a .csv"),
+                       (str(tmp_path / "absent.json"), "does not exist")):
+        folder["folder"]["categories"] = value
+        with pytest.raises(ValueError, match=rf"dataset\.folder\.categories: '{value}' {why}"):
+            layout(folder, "unused")
+    salicon = {"kind": "salicon", "salicon": {
+        "root": "res", "split": "val", "archives": {"images": {}}, "annotations": {
+            "url": "http://h/annotations/annotations_trainval2014.zip", "sha256": None,
+            "member": "annotations/instances_val2014.json"}}}
+    coco = layout(salicon, "unused")
+    assert coco.categories == Path("res/annotations/instances_val2014.json")
+    assert coco.annotations["archive"] == "res/archives/annotations_trainval2014.zip"
+    salicon["salicon"]["annotations"]["url"] = "http://h/images"
+    with pytest.raises(ValueError, match="annotations.url: its file name 'images' is also"):
+        layout(salicon, "unused")
+
+
+def test_extract_only_the_members_asked_for(tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("annotations/instances_val2014.json", "{}")
+        zf.writestr("annotations/captions_val2014.json", "[]")
+    extract_archive(archive, tmp_path / "root", members=["annotations/instances_val2014.json"])
+    assert [p.name for p in (tmp_path / "root/annotations").iterdir()] == [
+        "instances_val2014.json"]
+    with pytest.raises(DownloadError, match=r"a\.zip' has no member 'instances_x\.json'; it "
+                                            r"holds annotations/instances_val2014\.json"):
+        extract_archive(archive, tmp_path / "root", members=["instances_x.json"])

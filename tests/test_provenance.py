@@ -75,9 +75,11 @@ def test_methods_page_lists_data_parameters_metrics_and_provenance():
     page = methods_page(tables, dataset={"kind": "folder", "folder": {"images": "imgs/"}},
                         variants={"v": {"model": "retinanet_resnet50_fpn", "grid": "3"}},
                         evaluation={"sigma": 19}, ranking={"metric": "cc_smooth"},
+                        categories="not available (dataset.folder.categories is not set)",
                         today=datetime.date(2026, 12, 2))
     for text in ("Made on 2026-12-02", "folder.images", "imgs/", "retinanet_resnet50_fpn",
-                 "<td>19</td>", "coco: c.pth 9:ff", "Kullback-Leibler"):
+                 "<td>19</td>", "coco: c.pth 9:ff", "Kullback-Leibler",
+                 "<p>categories: not available (dataset.folder.categories is not set)</p>"):
         assert text in page, text
     counts = image_counts(tables)
     assert counts.to_dict("list") == {"name": ["v", "centre_bias"], "images": [2, 2],

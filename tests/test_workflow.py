@@ -186,14 +186,20 @@ def test_real_salicon_examples_with_the_default_detector(tmp_path, salicon_examp
     assert truth["map"].shape == (480, 640) and truth["map"].max() == 255
 
 
-def salicon_config(workdir: Path, url_base: str) -> None:
+def salicon_config(workdir: Path, url_base: str, annotations: dict | None = None,
+                   **overrides) -> None:
+    """A `salicon` study of the fast variant, its archives at ``url_base``;
+    ``annotations``: its `dataset.salicon.annotations` block (none by default)."""
     root = workdir / "resources/salicon"
-    write_config(workdir, {"dataset": {"kind": "salicon", "name": "sal", "salicon": {
-        "root": str(root), "split": "val", "archives": {
-            "images": {"url": f"{url_base}/val.zip", "extract_to": "images"},
-            "fixations": {"url": f"{url_base}/fixations_val2014.json",
-                          "extract_to": "fixations/val"}}}}},
-        replace_variants={"fast": FAST_VARIANT})
+    salicon = {"root": str(root), "split": "val", "archives": {
+        "images": {"url": f"{url_base}/val.zip", "extract_to": "images"},
+        "fixations": {"url": f"{url_base}/fixations_val2014.json",
+                      "extract_to": "fixations/val"}}}
+    if annotations is not None:
+        salicon["annotations"] = annotations
+    write_config(workdir, {"dataset": {"kind": "salicon", "name": "sal", "salicon": salicon},
+                           **overrides},
+                 replace_variants={"fast": FAST_VARIANT})
 
 
 def test_salicon_offline_says_what_to_download_and_where(tmp_path):
@@ -205,15 +211,22 @@ def test_salicon_offline_says_what_to_download_and_where(tmp_path):
     assert str((tmp_path / "resources/salicon/archives/images").resolve()) in logs
 
 
-def test_salicon_layout_from_hand_placed_archives(tmp_path, salicon_examples):
-    """Archives placed by hand (as an offline user would) are extracted, then processed."""
-    archives = tmp_path / "resources/salicon/archives"
+def place_salicon_archives(workdir: Path, salicon_examples: Path, n: int = 3) -> list[Path]:
+    """The images and fixations archives of a `salicon` study placed by hand (as an
+    offline user would): the first ``n`` example images and their fixations."""
+    archives = workdir / "resources/salicon/archives"
     archives.mkdir(parents=True)
-    images = sorted((salicon_examples / "images").glob("*.jpg"))[:3]
+    images = sorted((salicon_examples / "images").glob("*.jpg"))[:n]
     with zipfile.ZipFile(archives / "images", "w") as zf:
         for p in images:
             zf.write(p, f"val/{p.name}")
     shutil.copy(salicon_examples / "fixations_train2014examples.json", archives / "fixations")
+    return images
+
+
+def test_salicon_layout_from_hand_placed_archives(tmp_path, salicon_examples):
+    """Archives placed by hand (as an offline user would) are extracted, then processed."""
+    images = place_salicon_archives(tmp_path, salicon_examples)
     salicon_config(tmp_path, "http://127.0.0.1:9")
     snakemake(tmp_path)  # extracts
     assert (tmp_path / "resources/salicon/images/val" / images[0].name).is_file()

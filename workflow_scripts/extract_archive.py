@@ -4,4 +4,5 @@ from quickgaze.batch import log_to_file
 from quickgaze.datasets import extract_archive
 
 log_to_file(snakemake.log[0])
-extract_archive(snakemake.input[0], snakemake.params.dest, snakemake.params.file_name)
+extract_archive(snakemake.input[0], snakemake.params.dest, snakemake.params.get("file_name"),
+                snakemake.params.get("members"))

@@ -11,4 +11,5 @@ write_methods_page(
     variants=snakemake.params.variants,
     evaluation=snakemake.params.evaluation,
     ranking=snakemake.params.ranking,
+    categories=snakemake.params.categories,
 )
