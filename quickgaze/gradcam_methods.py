@@ -136,7 +136,7 @@ def make_cam(method: str, model: nn.Module, model_name: str, layer: nn.Module
     """grad-cam's object of ``method`` on ``layer``; AblationCAM gets the ablation
     layer of the family (grad-cam's ``AblationLayerFasterRCNN`` for a detector's
     FPN, ``AblationLayerVit`` for tokens and channels-last layers,
-    ``AblationLayer`` otherwise). A gradient method on the FPN (a dict: grad-cam
+    ``AblationLayer`` otherwise: conv layers of classifiers and detectors). A gradient method on the FPN (a dict: grad-cam
     records no gradient of it) is a ValueError."""
     if method not in GRADCAM_METHODS:
         raise ValueError(f"method '{method}' is not a grad-cam method; supported: "
@@ -152,7 +152,7 @@ def make_cam(method: str, model: nn.Module, model_name: str, layer: nn.Module
     if method == "ablationcam":
         if fpn:
             kwargs["ablation_layer"] = AblationLayerFasterRCNN()
-        elif CLASSIFIERS[model_name].layout == "conv":
+        elif model_name not in CLASSIFIERS or CLASSIFIERS[model_name].layout == "conv":
             kwargs["ablation_layer"] = AblationLayer()
         else:
             kwargs["ablation_layer"] = AblationLayerVit()
