@@ -68,6 +68,9 @@ if LAYOUT.downloaded:
             f"logs/{NAME}/download_{{part}}.log",
         wildcard_constraints:
             part=salicon_part_names(),
+        # Before COCO's annotations: on 2 cores offline, the first failures stop the
+        # run, and the SALICON archives are the ones nothing runs without.
+        priority: 1
         conda:
             "../envs/quickgaze.yaml"
         params:
