@@ -45,7 +45,7 @@ import pandas as pd
 
 from quickgaze import figures as figures_
 from quickgaze import stats
-from quickgaze.io import image_shape
+from quickgaze.io import TABLE_SUFFIXES, image_shape, read_table
 from quickgaze.tables import read_tables, with_provenance
 
 #: Object-count cells: (label, lowest count, highest count).
@@ -63,7 +63,6 @@ class AnnotationError(ValueError):
 Annotation = tuple[str, str, str, float, bool]
 #: Columns of :func:`objects_per_image`.
 OBJECT_COLUMNS = ("image", "categories", "supercategories", "n_objects", "largest_share")
-TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 def objects_per_image(sizes: Mapping[str, tuple[int, int]],
@@ -138,17 +137,9 @@ def table_objects(path: str | os.PathLike, sizes: Mapping[str, tuple[int, int]])
     Errors name the file, the column and the first bad row.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise AnnotationError(f"{path}: an object table must be .csv or .parquet, "
-                              f"not '{path.suffix}'")
-    try:
-        table = (pd.read_csv(path, dtype={"image": str, "category": str, "supercategory": str,
-                                          "box": str}, keep_default_na=False,
-                             na_values={"area": ["", "nan", "NaN"]})
-                 if suffix == ".csv" else pd.read_parquet(path))
-    except Exception as err:  # pandas and pyarrow raise many types for unreadable files
-        raise AnnotationError(f"{path}: cannot read as a {suffix[1:]} table ({err})") from err
+    table = read_table(path, "an object table", AnnotationError,
+                       dtype={"image": str, "category": str, "supercategory": str, "box": str},
+                       na_values={"area": ["", "nan", "NaN"]})
     missing = [c for c in ("image", "category") if c not in table.columns]
     if missing or not {"area", "box"} & set(table.columns):
         raise AnnotationError(f"{path}: object table lacks column(s) "

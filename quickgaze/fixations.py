@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
+from quickgaze.io import TABLE_SUFFIXES, read_table
 from quickgaze.smoothing import gaussian_smooth
 
 SALICON_SIGMA = 19.0
 FORMATS = ("salicon2015_json", "salicon2017_mat", "json_xy_float", "table")
-TABLE_SUFFIXES = (".csv", ".parquet")
 TABLE_COLUMNS = ("image", "x", "y")
 
 
@@ -177,17 +177,9 @@ def load_fixation_table(path: str | os.PathLike) -> tuple[dict[str, np.ndarray],
     import pandas as pd
 
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise FixationFormatError(f"{path}: a fixation table must be .csv or .parquet, "
-                                  f"not '{path.suffix}'")
-    try:
-        table = (pd.read_csv(path, dtype={"image": str, "observer": str},
-                             keep_default_na=False, na_values={"x": ["", "nan", "NaN"],
-                                                               "y": ["", "nan", "NaN"]})
-                 if suffix == ".csv" else pd.read_parquet(path))
-    except Exception as err:  # pandas and pyarrow raise many types for unreadable files
-        raise FixationFormatError(f"{path}: cannot read as a {suffix[1:]} table ({err})") from err
+    table = read_table(path, "a fixation table", FixationFormatError,
+                       dtype={"image": str, "observer": str},
+                       na_values={"x": ["", "nan", "NaN"], "y": ["", "nan", "NaN"]})
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
         raise FixationFormatError(f"{path}: fixation table lacks column(s) {missing}; it needs "
