@@ -164,19 +164,25 @@ def done_path(rule):
     return f"{RESULTS}/done/{rule}"
 
 
-def batch_rules():
-    """Names of every batch rule (rules/data.smk, cam.smk, evaluate.smk, baselines.smk,
-    ceiling.smk)."""
-    for batch in BATCHES:
-        yield f"ground_truth_{batch}"
-        for group in FORWARD_GROUPS:
-            yield f"cam_{group}_{batch}"
+def batch_files():
+    """Every batch rule's name -> the per-image files it writes (the update() outputs of
+    rules/data.smk, cam.smk, evaluate.smk, baselines.smk, ceiling.smk)."""
+    files = {}
+    for batch, ids in BATCHES.items():
+        files[f"ground_truth_{batch}"] = [truth_path(i) for i in ids]
+        for group, members in FORWARD_GROUPS.items():
+            files[f"cam_{group}_{batch}"] = [
+                cam_path(v, i) for v in members for i in ids
+            ]
         for v in VARIANTS:
-            yield f"evaluate_{v}_{batch}"
+            files[f"evaluate_{v}_{batch}"] = [smooth_path(v, i) for i in ids] + [
+                metrics_path(v, i) for i in ids
+            ]
         for b in BASELINES:
-            yield f"baseline_{b}_{batch}"
+            files[f"baseline_{b}_{batch}"] = [metrics_path(b, i) for i in ids]
         for c in CEILINGS:
-            yield f"ceiling_{c}_{batch}"
+            files[f"ceiling_{c}_{batch}"] = [metrics_path(c, i) for i in ids]
+    return files
 
 
 def truth_path(image):
@@ -357,15 +363,19 @@ def missing(paths):
     return [p for p in paths if os.path.basename(p) not in present[os.path.dirname(p)]]
 
 
-def per_image_files():
-    """Every per-image file of the study: ground truth, each variant's CAM,
-    smoothed map and metrics, each baseline's metrics."""
-    for i in IMAGE_IDS:
-        yield truth_path(i)
-        for v in VARIANTS:
-            yield from (cam_path(v, i), smooth_path(v, i), metrics_path(v, i))
-        for b in (*BASELINES, *CEILINGS):
-            yield metrics_path(b, i)
+def stale_batch_targets():
+    """What `all` must name so that Snakemake reruns every batch job with missing work:
+    a job that never succeeded (no done stamp) by its stamp, which brings in all its
+    files; a succeeded job by the per-image files it wrote that are gone since, since
+    Snakemake does not rebuild a deleted intermediate whose consumers are current.
+    Present files need no name (they are in the DAG through the tables). Naming every
+    missing file instead (~45,000 on a 5000-image study from nothing) made that dry
+    run 26-32 s instead of 19-20 s (benchmarks/RESULTS.md)."""
+    files = batch_files()
+    stamps = {rule: done_path(rule) for rule in files}
+    absent = set(missing(stamps.values()))
+    done = [rule for rule in files if stamps[rule] not in absent]
+    return [*absent, *missing(f for rule in done for f in files[rule])]
 
 
 def comparison_path(name):
@@ -453,13 +463,7 @@ def all_targets():
         annotations = [] if LAYOUT.annotations is None else [str(LAYOUT.categories)]
         return [*salicon_extracted_flags(), *annotations]
     return [
-        # Snakemake does not rebuild a deleted intermediate whose consumers are
-        # current, so missing per-image files are asked for by name. Present ones
-        # need none (their jobs are in the DAG through the tables), and naming
-        # all 30,000 of a 5000-image study costs seconds of DAG building.
-        *missing(per_image_files()),
-        # A missing stamp is a failed batch job to redo (see done_path).
-        *missing(done_path(r) for r in batch_rules()),
+        *stale_batch_targets(),
         *(analysis_path(n, name) for n in SCORED for name in ANALYSIS_FILES),
         *(analysis_path(v, "gallery") for v in VARIANTS),
         *(comparison_path(name) for name in COMPARISON_FILES),
