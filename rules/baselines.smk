@@ -33,7 +33,7 @@ for baseline in BASELINES:
                 stats=fixation_stats_path(),
                 params=baseline_params,
             output:
-                metrics=update([metrics_path(baseline, i) for i in ids]),
+                metrics=update(BATCH_FILES[f"baseline_{baseline}_{batch}"]["metrics"]),
                 done=touch(done_path(f"baseline_{baseline}_{batch}")),
             log:
                 f"logs/{NAME}/{baseline}/evaluate/{batch}.log",

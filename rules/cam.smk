@@ -21,7 +21,7 @@ for group, members in FORWARD_GROUPS.items():
                 weights=weights_input(group),
                 params=cam_params,
             output:
-                cams=update([cam_path(v, i) for v in members for i in ids]),
+                cams=update(BATCH_FILES[f"cam_{group}_{batch}"]["cams"]),
                 done=touch(done_path(f"cam_{group}_{batch}")),
             log:
                 f"logs/{NAME}/{group}/cam/{batch}.log",

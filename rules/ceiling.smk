@@ -17,7 +17,9 @@ for ceiling_name in CEILINGS:
                 stats=fixation_stats_path(),
                 params=ceiling_params,
             output:
-                metrics=update([metrics_path(ceiling_name, i) for i in ids]),
+                metrics=update(
+                    BATCH_FILES[f"ceiling_{ceiling_name}_{batch}"]["metrics"]
+                ),
                 done=touch(done_path(f"ceiling_{ceiling_name}_{batch}")),
             log:
                 f"logs/{NAME}/{ceiling_name}/evaluate/{batch}.log",

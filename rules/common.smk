@@ -165,23 +165,29 @@ def done_path(rule):
 
 
 def batch_files():
-    """Every batch rule's name -> the per-image files it writes (the update() outputs of
-    rules/data.smk, cam.smk, evaluate.smk, baselines.smk, ceiling.smk)."""
+    """Every batch rule's name -> its named per-image outputs (output name -> files):
+    the update() outputs of rules/data.smk, cam.smk, evaluate.smk, baselines.smk and
+    ceiling.smk, which read them from here (BATCH_FILES)."""
     files = {}
     for batch, ids in BATCHES.items():
-        files[f"ground_truth_{batch}"] = [truth_path(i) for i in ids]
+        files[f"ground_truth_{batch}"] = {"truths": [truth_path(i) for i in ids]}
         for group, members in FORWARD_GROUPS.items():
-            files[f"cam_{group}_{batch}"] = [
-                cam_path(v, i) for v in members for i in ids
-            ]
+            files[f"cam_{group}_{batch}"] = {
+                "cams": [cam_path(v, i) for v in members for i in ids]
+            }
         for v in VARIANTS:
-            files[f"evaluate_{v}_{batch}"] = [smooth_path(v, i) for i in ids] + [
-                metrics_path(v, i) for i in ids
-            ]
+            files[f"evaluate_{v}_{batch}"] = {
+                "smooth": [smooth_path(v, i) for i in ids],
+                "metrics": [metrics_path(v, i) for i in ids],
+            }
         for b in BASELINES:
-            files[f"baseline_{b}_{batch}"] = [metrics_path(b, i) for i in ids]
+            files[f"baseline_{b}_{batch}"] = {
+                "metrics": [metrics_path(b, i) for i in ids]
+            }
         for c in CEILINGS:
-            files[f"ceiling_{c}_{batch}"] = [metrics_path(c, i) for i in ids]
+            files[f"ceiling_{c}_{batch}"] = {
+                "metrics": [metrics_path(c, i) for i in ids]
+            }
     return files
 
 
@@ -204,6 +210,9 @@ def smooth_path(variant, image):
 
 def metrics_path(variant, image):
     return f"{RESULTS}/{variant}/metrics/{image}.json"
+
+
+BATCH_FILES = batch_files()  # once: the batch rules and `all` read it
 
 
 def scored_metrics(wildcards):
@@ -371,11 +380,13 @@ def stale_batch_targets():
     Present files need no name (they are in the DAG through the tables). Naming every
     missing file instead (~45,000 on a 5000-image study from nothing) made that dry
     run 26-32 s instead of 19-20 s (benchmarks/RESULTS.md)."""
-    files = batch_files()
-    stamps = {rule: done_path(rule) for rule in files}
+    stamps = {rule: done_path(rule) for rule in BATCH_FILES}
     absent = set(missing(stamps.values()))
-    done = [rule for rule in files if stamps[rule] not in absent]
-    return [*absent, *missing(f for rule in done for f in files[rule])]
+    done = [rule for rule in BATCH_FILES if stamps[rule] not in absent]
+    return [
+        *absent,
+        *missing(f for rule in done for out in BATCH_FILES[rule].values() for f in out),
+    ]
 
 
 def comparison_path(name):

@@ -40,7 +40,7 @@ for batch, ids in BATCHES.items():
             fixations=[f for f in [fixation_source()] if f],
             params=ground_truth_params,
         output:
-            truths=update([truth_path(i) for i in ids]),
+            truths=update(BATCH_FILES[f"ground_truth_{batch}"]["truths"]),
             done=touch(done_path(f"ground_truth_{batch}")),
         log:
             f"logs/{NAME}/ground_truth/{batch}.log",

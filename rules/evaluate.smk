@@ -16,8 +16,8 @@ for variant in VARIANTS:
                 stats=fixation_stats_path(),
                 params=evaluation_params,
             output:
-                smooth=update([smooth_path(variant, i) for i in ids]),
-                metrics=update([metrics_path(variant, i) for i in ids]),
+                smooth=update(BATCH_FILES[f"evaluate_{variant}_{batch}"]["smooth"]),
+                metrics=update(BATCH_FILES[f"evaluate_{variant}_{batch}"]["metrics"]),
                 done=touch(done_path(f"evaluate_{variant}_{batch}")),
             log:
                 f"logs/{NAME}/{variant}/evaluate/{batch}.log",
