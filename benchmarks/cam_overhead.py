@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quickgaze.batch import save_npz
-from quickgaze.cam import CamSettings, compute_cams, image_cam
-from quickgaze.fpn import fpn_features, select_levels, to_tensor
-from quickgaze.io import read_rgb
-from quickgaze.models import build_detector
-from quickgaze.pca import single_thread
-from quickgaze.resampling import cam_to_image
+from quickgaze.cam.eigencam import CamSettings, compute_cams, image_cam
+from quickgaze.cam.fpn import fpn_features, select_levels, to_tensor
+from quickgaze.cam.models import build_detector
+from quickgaze.cam.pca import single_thread
+from quickgaze.io.images import read_rgb
+from quickgaze.io.records import save_npz
+from quickgaze.maps.resampling import cam_to_image
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {

@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quickgaze import metrics as M
-from quickgaze.baselines import centre_bias_map, fit_centre_bias_folds, fixation_stats
-from quickgaze.batch import load_npz
-from quickgaze.cam_job import cam_job
-from quickgaze.fixations import load_fixations, valid_points
-from quickgaze.resampling import cam_resampling, cam_to_image
-from quickgaze.smoothing import gaussian_smooth_factored
+from quickgaze.io.records import load_npz
+from quickgaze.maps.resampling import cam_resampling, cam_to_image
+from quickgaze.maps.smoothing import gaussian_smooth_factored
+from quickgaze.pipeline.cam_job import cam_job
+from quickgaze.saliency import metrics as M
+from quickgaze.saliency.baselines import centre_bias_map, fit_centre_bias_folds
+from quickgaze.saliency.fixation_stats import fixation_stats
+from quickgaze.saliency.fixations import load_fixations, valid_points
 
 SHAPE = (480, 640)
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "salicon-train-examples"

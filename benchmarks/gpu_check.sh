@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check of the CAM engine (quickgaze.cam.compute_cams on CUDA), < 5 min on one GPU.
+# GPU check of the CAM engine (quickgaze.cam.eigencam.compute_cams on CUDA), < 5 min on one GPU.
 #
 #   bash benchmarks/gpu_check.sh            # makes .gpu-venv: pip DOWNLOADS torch 2.14.1,
 #                                           # torchvision 0.29.1 and quickgaze's dependencies
@@ -21,9 +21,9 @@ fi
 PYTHONPATH=$PWD exec "$QG_PYTHON" - <<'EOF'
 import sys, time
 import numpy as np, torch
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.datasets import demo_scene
-from quickgaze.models import build_detector
+from quickgaze.cam.eigencam import CamSettings, compute_cams
+from quickgaze.data.demo import demo_scene
+from quickgaze.cam.models import build_detector
 
 if not torch.cuda.is_available():
     sys.exit(f"GPU CHECK FAILED: CUDA is not available (torch {torch.__version__})")
@@ -72,7 +72,7 @@ print(f"finest grid: max |CUDA - CPU| = {fine_diff:.2e} on 4 images")
 # pinned memory while the GPU runs, against decoding in the job's own process.
 import tempfile, imageio.v3 as iio
 from pathlib import Path
-from quickgaze.cam_job import cam_job
+from quickgaze.pipeline.cam_job import cam_job
 variant = {"model": "fasterrcnn_resnet50_fpn", "weights": "none", "input_scale": "detector",
            "levels": "all", "grid": "coarsest", "sign_policy": "mean_activation",
            "crop_padding": True}

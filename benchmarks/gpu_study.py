@@ -1,7 +1,7 @@
 """A whole study on one GPU node, end to end (issue 15, item 5).
 
 A `folder` dataset of SALICON-sized (480x640) scenes with maps and a SALICON
-2015 fixation JSON: 64 distinct demo scenes (quickgaze.datasets.write_demo_dataset)
+2015 fixation JSON: 64 distinct demo scenes (quickgaze.data.demo.write_demo_dataset)
 repeated under new names up to `--images` (the files are hard links, the JSON's
 entries copies). Two studies from nothing, each a real `snakemake --cores N` run
 with CAMs on `--device` and evaluation on the node's CPUs:
@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from quickgaze.datasets import write_demo_dataset
+from quickgaze.data.demo import write_demo_dataset
 
 DISTINCT = 64
 STUDIES = {"one_variant": ["seed"], "default_three": ["seed", "aligned", "fine"]}

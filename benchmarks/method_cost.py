@@ -1,7 +1,7 @@
 """CPU cost per image of each CAM method (issue 17, item 4).
 
-Each (network, method) pair runs :func:`quickgaze.gradcam_methods.method_cams`
-(quickgaze's ``eigencam`` runs :func:`quickgaze.cam.compute_cams`) on real
+Each (network, method) pair runs :func:`quickgaze.cam.gradcam_methods.method_cams`
+(quickgaze's ``eigencam`` runs :func:`quickgaze.cam.eigencam.compute_cams`) on real
 480x640 SALICON examples, one image per call, random weights (``detection_score``
 0 so that the untrained detector has targets), after one warm-up call. Prints a
 Markdown table row per pair: seconds per image (median of the timed images)
@@ -24,10 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.gradcam_methods import method_cams
-from quickgaze.io import read_rgb
-from quickgaze.models import build_model
+from quickgaze.cam.eigencam import CamSettings, compute_cams
+from quickgaze.cam.gradcam_methods import method_cams
+from quickgaze.cam.models import build_model
+from quickgaze.io.images import read_rgb
 
 DETECTOR = "fasterrcnn_resnet50_fpn"
 DEFAULT_PAIRS = [f"{DETECTOR}:eigencam"] + [

@@ -3,7 +3,7 @@
 Target (issue 4): under 150 ms for ``prepare_truth`` + ``saliency_metrics`` of the
 raw and of the smoothed map. Uses the real SALICON examples in ../shared/data when
 present (else a synthetic demo scene), a CAM-like map (a 25x34 grid upsampled as
-:func:`quickgaze.resampling.cam_to_image` does) and a 10-image shuffled-AUC pool.
+:func:`quickgaze.maps.resampling.cam_to_image` does) and a 10-image shuffled-AUC pool.
 Prints, over ``--repeats`` runs, the best and median wall time and the median
 CPU time of this single-threaded process (on a shared machine other processes
 only ever add wall time; CPU time leaves most of that out).
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quickgaze.datasets import demo_scene
-from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.metrics import fixated_indices, prepare_truth, saliency_metrics
-from quickgaze.resampling import cam_to_image
-from quickgaze.smoothing import gaussian_smooth
+from quickgaze.data.demo import demo_scene
+from quickgaze.maps.resampling import cam_to_image
+from quickgaze.maps.smoothing import gaussian_smooth
+from quickgaze.saliency.fixations import load_fixations, saliency_from_fixations, valid_points
+from quickgaze.saliency.metrics import fixated_indices, prepare_truth, saliency_metrics
 
 SHAPE = (480, 640)
 REPO = Path(__file__).resolve().parents[1]

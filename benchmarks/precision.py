@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from quickgaze.api import CamMapper, score
-from quickgaze.fixations import load_fixation_source
-from quickgaze.io import read_rgb
+from quickgaze.io.images import read_rgb
+from quickgaze.saliency.fixations import load_fixation_source
 
 VARIANTS = {"seed": {"crop_padding": False},
             "fine": {"grid": "finest", "sign_policy": "mean_activation"}}

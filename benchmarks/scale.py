@@ -37,9 +37,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from quickgaze.datasets import demo_scene
-from quickgaze.fixations import saliency_from_fixations, valid_points
-from quickgaze.io import write_map_png
+from quickgaze.data.demo import demo_scene
+from quickgaze.io.images import write_map_png
+from quickgaze.saliency.fixations import saliency_from_fixations, valid_points
 
 VARIANT = "fast"
 SHAPE = (120, 160)  # small scenes: orchestration, not pixels, is under test

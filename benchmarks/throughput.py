@@ -66,9 +66,9 @@ def prepare_images(workdir: Path, n: int) -> tuple[list[Path], Path]:
 
 def bare_forward(paths: list[Path], scale: str) -> float:
     """Seconds per image of transform + backbone/FPN, batch 1, after one warm-up."""
-    from quickgaze.fpn import fpn_features, to_tensor
-    from quickgaze.io import read_rgb
-    from quickgaze.models import build_detector
+    from quickgaze.cam.fpn import fpn_features, to_tensor
+    from quickgaze.cam.models import build_detector
+    from quickgaze.io.images import read_rgb
 
     model = build_detector(MODEL, "none", seed=0)
     tensors = [to_tensor(read_rgb(p)) for p in paths]
@@ -115,7 +115,11 @@ def notebook_loop(paths: list[Path], fixations: Path) -> float:
     from pytorch_grad_cam.utils.reshape_transforms import fasterrcnn_reshape_transform
     from scipy.ndimage import gaussian_filter
 
-    from quickgaze.fixations import load_salicon2015_json, saliency_from_fixations, valid_points
+    from quickgaze.saliency.fixations import (
+        load_salicon2015_json,
+        saliency_from_fixations,
+        valid_points,
+    )
 
     # The notebook read ground-truth PNGs from disk: write them first, untimed.
     maps = {}

@@ -1,9 +1,9 @@
 """One-call use outside the workflow: the CAM of an image at image size, and every
 metric of a map against fixations or a ground-truth map.
 
-The workflow and these functions share the same code (:func:`quickgaze.cam.compute_cams`,
-:func:`quickgaze.gradcam_methods.method_cams`, :func:`quickgaze.resampling.cam_to_image`,
-:func:`quickgaze.metrics.saliency_metrics`), so a map made here equals the workflow's
+The workflow and these functions share the same code (:func:`quickgaze.cam.eigencam.compute_cams`,
+:func:`quickgaze.cam.gradcam_methods.method_cams`, :func:`quickgaze.maps.resampling.cam_to_image`,
+:func:`quickgaze.saliency.metrics.saliency_metrics`), so a map made here equals the workflow's
 map for the same variant.
 """
 
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from quickgaze.fixations import saliency_from_fixations
-from quickgaze.metrics import fixated_indices, prepare_truth, saliency_metrics
-from quickgaze.networks import EIGENCAM, is_classifier
-from quickgaze.smoothing import gaussian_smooth
-from quickgaze.variants import METHOD_DEFAULTS, check_variant
+from quickgaze.cam.networks import EIGENCAM, is_classifier
+from quickgaze.cam.variants import METHOD_DEFAULTS, check_variant
+from quickgaze.maps.smoothing import gaussian_smooth
+from quickgaze.saliency.fixations import saliency_from_fixations
+from quickgaze.saliency.metrics import fixated_indices, prepare_truth, saliency_metrics
 
 # The variant keys of config.yaml's cam_defaults, with the workflow's defaults, and the
-# keys of the grad-cam methods and classifiers (quickgaze.variants.METHOD_DEFAULTS).
+# keys of the grad-cam methods and classifiers (quickgaze.cam.variants.METHOD_DEFAULTS).
 VARIANT_DEFAULTS: dict[str, object] = {
     "model": "fasterrcnn_resnet50_fpn", "weights": "coco", "input_scale": "detector",
     "levels": "all", "grid": "coarsest", "sign_policy": "svd", "crop_padding": True,
@@ -33,10 +33,10 @@ class CamMapper:
 
     ``variant``: the keys of :data:`VARIANT_DEFAULTS` (as in config.yaml; an
     unknown key is a TypeError naming it, a setting that cannot run a
-    ValueError, as :func:`quickgaze.variants.check_variant` says for the
+    ValueError, as :func:`quickgaze.cam.variants.check_variant` says for the
     workflow). ``method``: ``eigencam`` (quickgaze's engine on a detector's
-    FPN) or a grad-cam method (:data:`quickgaze.networks.GRADCAM_METHODS`) on
-    a detector or a classifier (:data:`quickgaze.networks.CLASSIFIERS`; their
+    FPN) or a grad-cam method (:data:`quickgaze.cam.networks.GRADCAM_METHODS`) on
+    a detector or a classifier (:data:`quickgaze.cam.networks.CLASSIFIERS`; their
     ``weights`` default to ``imagenet``). ``seed`` seeds random weights
     (``weights="none"``); ``device``: ``auto``, ``cpu``, ``cuda``, ``cuda:N``
     (an explicit CUDA device that is not there is an error, never the CPU).
@@ -48,8 +48,8 @@ class CamMapper:
     def __init__(self, seed: int = 0, device: str = "auto", sigma: float | None = None,
                  **variant: object) -> None:
         # torch only when a CAM is asked for
-        from quickgaze.cam_job import cam_settings, load_network
-        from quickgaze.models import resolve_device
+        from quickgaze.cam.models import resolve_device
+        from quickgaze.pipeline.cam_job import cam_settings, load_network
 
         unknown = sorted(set(variant) - set(VARIANT_DEFAULTS))
         if unknown:
@@ -70,10 +70,10 @@ class CamMapper:
         """``(H, W)`` float32 map in [0, 1] of an image file or ``(H, W, 3)`` uint8 RGB array."""
         import torch
 
-        from quickgaze.cam import compute_cams
-        from quickgaze.gradcam_methods import method_cams
-        from quickgaze.io import read_rgb
-        from quickgaze.resampling import cam_to_image
+        from quickgaze.cam.eigencam import compute_cams
+        from quickgaze.cam.gradcam_methods import method_cams
+        from quickgaze.io.images import read_rgb
+        from quickgaze.maps.resampling import cam_to_image
 
         rgb = read_rgb(image) if isinstance(image, (str, os.PathLike)) else np.asarray(image)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -115,13 +115,13 @@ def _pixels(points: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray
 def score(saliency: np.ndarray, fixations: np.ndarray | None = None,
           truth_map: np.ndarray | None = None, baseline: np.ndarray | str = "uniform",
           other_fixations: np.ndarray | None = None, seed: int = 0) -> dict[str, float]:
-    """Every metric of :data:`quickgaze.metrics.METRICS` for one ``(H, W)`` map.
+    """Every metric of :data:`quickgaze.saliency.metrics.METRICS` for one ``(H, W)`` map.
 
     fixations: ``(M, 2)`` 0-based (row, col) pixels; points outside the map or
     not finite are a ValueError (the workflow drops and counts them; here the
     caller decides). truth_map: ``(H, W)`` in [0, 1]; when None, it is built
     from ``fixations`` the SALICON way
-    (:func:`~quickgaze.fixations.saliency_from_fixations`). One of the two is
+    (:func:`~quickgaze.saliency.fixations.saliency_from_fixations`). One of the two is
     needed. baseline: the reference density of the information gain, an
     ``(H, W)`` map or ``"uniform"`` (the workflow uses its held-out centre bias,
     so its ``info_gain`` differs). other_fixations: ``(K, 2)`` pixels of other

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from quickgaze.api import VARIANT_DEFAULTS, CamMapper, score
-from quickgaze.io import read_map, write_map_png
+from quickgaze.io.images import read_map, write_map_png
 
 
 def _progress(done: int, total: int) -> None:

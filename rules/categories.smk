@@ -1,4 +1,4 @@
-# Per-category analysis (quickgaze/categories.py): what each image holds, from
+# Per-category analysis (quickgaze/report/categories.py): what each image holds, from
 # COCO's instance annotations (SALICON: COCO's official archive, downloaded) or a
 # folder dataset's annotation file, and every scored name's metric by cell. Not
 # scheduled for a dataset without annotations (the methods page says why).

@@ -1,4 +1,4 @@
-# The human ceiling as pseudo-variants (quickgaze/ceiling.py): split halves of the
+# The human ceiling as pseudo-variants (quickgaze/saliency/ceiling.py): split halves of the
 # observers, one human against the rest, the infinite-observer estimate.
 
 

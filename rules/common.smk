@@ -11,9 +11,12 @@ from snakemake.utils import validate
 # (workflow_scripts/quickgaze_path.py): stage code hashes are of the code that runs.
 sys.path.insert(0, workflow.basedir)
 
-from quickgaze import baselines, ceiling, datasets, stages, variants
-from quickgaze.weights import local_weights
-from quickgaze.io import atomic_path
+from quickgaze.cam import variants
+from quickgaze.cam.weights import local_weights
+from quickgaze.data import layout as datasets
+from quickgaze.io.files import atomic_path
+from quickgaze.pipeline import stages
+from quickgaze.saliency import baselines, ceiling
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -41,7 +44,7 @@ FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
 # The human ceiling (split halves, one human, infinitely many): pseudo-variants too.
-CEILINGS = list(config["ceiling"]["names"])  # a subset of quickgaze.ceiling.CEILINGS
+CEILINGS = list(config["ceiling"]["names"])  # a subset of quickgaze.saliency.ceiling.CEILINGS
 SCORED = [
     *VARIANTS,
     *BASELINES,
@@ -87,19 +90,19 @@ wildcard_constraints:
 
 
 # Every image of the study by id, known when the workflow is parsed (what a
-# dataset kind has is quickgaze.datasets.DatasetLayout's to say).
+# dataset kind has is quickgaze.data.layout.DatasetLayout's to say).
 IMAGE_FILES = LAYOUT.image_files()
 IMAGE_IDS = list(IMAGE_FILES)
 
 
 def params_file(stage, params, name=None):
-    """What ``stage`` depends on (quickgaze.stages.dependencies: ``params`` and the
+    """What ``stage`` depends on (quickgaze.pipeline.stages.dependencies: ``params`` and the
     hash of its code) as ``results/<dataset>/params/<name or stage>.json``,
     rewritten only when it changes.
 
     Rules take this file as an input, so a changed parameter or code reruns them
     through its modification time alone; the jobs' per-image fingerprints come
-    from the same definition (quickgaze.stages.stage_fingerprint). The profiles run Snakemake with --drop-metadata
+    from the same definition (quickgaze.pipeline.stages.stage_fingerprint). The profiles run Snakemake with --drop-metadata
     and --rerun-triggers mtime: its per-output records repeat a batch job's
     inputs in every file (1.4 GB, 40 s of a no-op rerun at 5000 images).
     """
@@ -128,7 +131,7 @@ def cam_threads():
 
 # Threads of a ground-truth, evaluation or baseline batch job: numpy and scipy
 # release the GIL in their array loops, so two threads evaluate 1.7x faster
-# (quickgaze.batch.run_stale); more would mostly wait for the GIL.
+# (quickgaze.pipeline.batches.run_stale); more would mostly wait for the GIL.
 CPU_JOB_THREADS = 2
 
 
@@ -160,7 +163,7 @@ def done_path(rule):
     touches when it succeeds. After a failed job Snakemake restores the batch's
     update() files from backups with new dates, which would make them look current;
     the missing stamp makes the next plain run redo the job, which then decides per
-    image by content (quickgaze.batch.is_fresh)."""
+    image by content (quickgaze.pipeline.freshness.is_fresh)."""
     return f"{RESULTS}/done/{rule}"
 
 
@@ -338,7 +341,7 @@ CEILING = config["ceiling"]
 
 
 def ceiling_stage_params(name):
-    """What the records of ceiling ``name`` depend on (quickgaze.stages, stage ``ceiling``)."""
+    """What the records of ceiling ``name`` depend on (quickgaze.pipeline.stages, stage ``ceiling``)."""
     return {
         "ceiling": name,
         "repeats": CEILING["repeats"],

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 import quickgaze
-from quickgaze.batch import load_npz
-from quickgaze.cam_job import cam_job
-from quickgaze.fixations import saliency_from_fixations
-from quickgaze.io import read_map, write_map_png
-from quickgaze.metrics import METRICS, prepare_truth, saliency_metrics
-from quickgaze.resampling import cam_to_image
+from quickgaze.io.images import read_map, write_map_png
+from quickgaze.io.records import load_npz
+from quickgaze.maps.resampling import cam_to_image
+from quickgaze.pipeline.cam_job import cam_job
+from quickgaze.saliency.fixations import saliency_from_fixations
+from quickgaze.saliency.metrics import METRICS, prepare_truth, saliency_metrics
 
 from conftest import FAST_VARIANT, PYSALIENCY_REFERENCE, pysaliency_python
 

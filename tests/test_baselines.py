@@ -7,20 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze import metrics as M
-from quickgaze.baselines import (
+from quickgaze.io.files import read_json
+from quickgaze.io.records import save_npz
+from quickgaze.pipeline.baseline_job import evaluate_baseline_image
+from quickgaze.saliency import metrics as M
+from quickgaze.saliency.baselines import (
     centre_bias_map,
     fit_centre_bias,
     fit_centre_bias_from_maps,
+)
+from quickgaze.saliency.fixation_stats import (
     fixation_stats,
     load_fixation_stats,
     save_fixation_stats,
 )
-from quickgaze.batch import save_npz
-from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.io import read_json
-from quickgaze.jobs import evaluate_baseline_image
-from quickgaze.metrics import METRICS
+from quickgaze.saliency.fixations import load_fixations, saliency_from_fixations, valid_points
+from quickgaze.saliency.metrics import METRICS
 
 from conftest import FAST_VARIANT, snakemake, write_config
 

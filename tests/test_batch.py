@@ -9,17 +9,17 @@ import time
 
 import numpy as np
 
-from quickgaze.batch import (
+from quickgaze.io.files import write_json
+from quickgaze.io.records import (
     content_token,
     file_identity,
     fingerprint,
     input_tokens,
-    is_fresh,
     record_token,
-    run_stale,
     save_npz,
 )
-from quickgaze.io import write_json
+from quickgaze.pipeline.batches import run_stale
+from quickgaze.pipeline.freshness import is_fresh
 
 
 def test_fingerprint_depends_on_every_parameter():

@@ -17,20 +17,20 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from quickgaze.cam import (
+from quickgaze.cam.eigencam import (
     CamSettings,
     cam_from_projection,
     compute_cams,
     compute_variant_cams,
     minmax,
 )
-from quickgaze.fpn import fpn_features, select_levels, to_tensor
-from quickgaze.fused_levels import FusedLevels, grid_geometry
-from quickgaze.io import read_rgb
-from quickgaze.models import build_detector
-from quickgaze.pca import GRAM_MAX, SVD_MAX_CELLS, top_principal_projection
-from quickgaze.resampling import cam_to_image
-from quickgaze.sign import apply_sign_policy, sign_against
+from quickgaze.cam.fpn import fpn_features, select_levels, to_tensor
+from quickgaze.cam.fused_levels import FusedLevels, grid_geometry
+from quickgaze.cam.models import build_detector
+from quickgaze.cam.pca import GRAM_MAX, SVD_MAX_CELLS, top_principal_projection
+from quickgaze.cam.sign import apply_sign_policy, sign_against
+from quickgaze.io.images import read_rgb
+from quickgaze.maps.resampling import cam_to_image
 
 CPU = torch.device("cpu")
 NOTEBOOK = CamSettings(levels=("all",), grid="pool", input_scale="detector", sign_policy="svd",
@@ -268,7 +268,7 @@ def test_subspace_iteration_reports_non_convergence_on_a_near_tied_spectrum():
 
 
 def test_non_convergence_reaches_the_cam_record(monkeypatch):
-    import quickgaze.pca as pca_module
+    import quickgaze.cam.pca as pca_module
 
     real = pca_module._subspace_top
     monkeypatch.setattr(pca_module, "_subspace_top",
@@ -304,9 +304,9 @@ def test_solver_paths_give_the_same_map_for_each_policy(features):
 
 PEAK_MEMORY_SCRIPT = """
 import json, sys, torch
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.io import read_rgb
-from quickgaze.models import build_detector
+from quickgaze.cam.eigencam import CamSettings, compute_cams
+from quickgaze.io.images import read_rgb
+from quickgaze.cam.models import build_detector
 
 def peak_kib():  # this process's own high-water mark (ru_maxrss survives exec)
     with open("/proc/self/status") as fh:

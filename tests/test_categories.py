@@ -1,4 +1,4 @@
-"""COCO instance annotations (quickgaze.categories): a small hand-made file in COCO's
+"""COCO instance annotations (quickgaze.report.categories): a small hand-made file in COCO's
 format for the ten SALICON example images (their COCO ids), and metrics by cell; the
 `categories` rule run by Snakemake on a folder study and on the salicon layout."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze.categories import (
+from quickgaze.report.categories import (
     AnnotationError,
     image_objects,
     largest_share_cell,

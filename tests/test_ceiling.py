@@ -11,27 +11,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze.baselines import centre_bias_map, load_fixation_stats
-from quickgaze.batch import load_npz
-from quickgaze.ceiling import (
-    NOT_AVAILABLE,
-    ceiling_job,
-    evaluate_ceiling_image,
-    extrapolate,
-    group_sizes,
-)
-from quickgaze.datasets import list_images
-from quickgaze.fixations import saliency_from_fixations
-from quickgaze.io import read_json
-from quickgaze.jobs import evaluate_baseline_image, fixation_stats_job, ground_truth_job
-from quickgaze.metrics import METRICS, image_seed, prepare_truth, saliency_metrics
-from quickgaze.tables import (
+from quickgaze.data.layout import list_images
+from quickgaze.io.files import read_json
+from quickgaze.io.records import NOT_AVAILABLE, load_npz
+from quickgaze.pipeline.baseline_job import evaluate_baseline_image
+from quickgaze.pipeline.ceiling_job import ceiling_job, evaluate_ceiling_image
+from quickgaze.pipeline.fixation_stats_job import fixation_stats_job
+from quickgaze.pipeline.ground_truth import ground_truth_job
+from quickgaze.report.tables import (
     BadImagesError,
     metrics_table,
     share_of_gap_images,
     write_metrics_table,
     write_variant_analysis,
 )
+from quickgaze.saliency.baselines import centre_bias_map
+from quickgaze.saliency.ceiling import extrapolate, group_sizes
+from quickgaze.saliency.fixation_stats import load_fixation_stats
+from quickgaze.saliency.fixations import saliency_from_fixations
+from quickgaze.saliency.metrics import METRICS, image_seed, prepare_truth, saliency_metrics
 
 JSON_NAME = "fixations_train2014examples.json"
 

@@ -9,17 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quickgaze.datasets import (
-    DownloadError,
-    demo_ids,
-    download_archive,
-    extract_archive,
-    layout,
-    list_images,
-    write_demo_dataset,
-)
-from quickgaze.fixations import load_salicon2015_json
-from quickgaze.io import read_map, read_rgb
+from quickgaze.data.archives import DownloadError, download_archive, extract_archive
+from quickgaze.data.demo import demo_ids, write_demo_dataset
+from quickgaze.data.layout import layout, list_images
+from quickgaze.io.images import read_map, read_rgb
+from quickgaze.saliency.fixations import load_salicon2015_json
 
 
 def test_demo_dataset_is_deterministic_and_salicon_shaped(tmp_path):

@@ -26,7 +26,7 @@ LOCAL = {"quickgaze", "quickgaze_path"}
 def third_party_imports() -> set[str]:
     names: set[str] = set()
     for folder in ("quickgaze", "workflow_scripts"):
-        for path in (REPO / folder).glob("*.py"):
+        for path in (REPO / folder).rglob("*.py"):  # the subpackages too
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
                     names.update(a.name.split(".")[0] for a in node.names)
@@ -84,7 +84,7 @@ def test_a_job_imports_the_repository_quickgaze_without_pythonpath_or_install(tm
     even where another quickgaze is installed (here: the editable checkout)."""
     copy = repo_copy(tmp_path / "repo", small_demo=False)
     script = (f"import sys; sys.path.append({str(copy / 'workflow_scripts')!r}); "
-              "import quickgaze_path, quickgaze.jobs, quickgaze; print(quickgaze.__file__)")
+              "import quickgaze_path, quickgaze.pipeline.scoring, quickgaze; print(quickgaze.__file__)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, check=False)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze.batch import load_npz
-from quickgaze.datasets import list_images
-from quickgaze.fixations import FixationFormatError, detect_format, load_fixation_records
-from quickgaze.jobs import ground_truth_job
+from quickgaze.data.layout import list_images
+from quickgaze.io.records import load_npz
+from quickgaze.pipeline.ground_truth import ground_truth_job
+from quickgaze.saliency.fixations import FixationFormatError, detect_format, load_fixation_records
 
 EXAMPLE_JSON = "fixations_train2014examples.json"
 # What a record holds besides its provenance (fingerprint, input tokens, content token).

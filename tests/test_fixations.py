@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from quickgaze.batch import load_npz
-from quickgaze.fixations import (
+from quickgaze.io.files import read_json, write_json
+from quickgaze.io.records import load_npz
+from quickgaze.pipeline.baseline_job import evaluate_baseline_image
+from quickgaze.pipeline.ground_truth import ground_truth_job
+from quickgaze.saliency.fixations import (
     FixationFormatError,
     detect_format,
     load_fixations,
     load_salicon2017_mat,
     valid_points,
 )
-from quickgaze.io import read_json, write_json
-from quickgaze.jobs import evaluate_baseline_image, ground_truth_job
 
 EXAMPLE_JSON = "fixations_train2014examples.json"
 
@@ -140,7 +141,7 @@ def test_no_valid_fixation_gives_null_fixation_metrics(tmp_path):
     assert len(offside["points"]) == 0 and int(offside["n_dropped"]) == 1
     assert "fixation metrics not available" in str(offside["warnings"])
 
-    from quickgaze.baselines import fixation_stats
+    from quickgaze.saliency.fixation_stats import fixation_stats
 
     stats = fixation_stats({"good": (good["points"], (48, 64)), "offside": (offside["points"],
                                                                           (48, 64))},

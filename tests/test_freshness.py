@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from quickgaze.batch import KILL_AFTER
+from quickgaze.pipeline.batches import KILL_AFTER
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -86,7 +86,7 @@ def computed_cams(work: Path) -> int:
 def test_a_local_weights_file_replaced_in_place_reruns_its_cams_and_a_touch_does_not(tmp_path):
     import torch
 
-    from quickgaze.models import build_detector
+    from quickgaze.cam.models import build_detector
 
     weights = tmp_path / "detector.pth"
 

@@ -17,12 +17,12 @@ from pytorch_grad_cam.ablation_layer import AblationLayer, AblationLayerVit
 from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 from pytorch_grad_cam.utils.reshape_transforms import vit_reshape_transform
 
-from quickgaze.cam_job import cam_job
-from quickgaze.gradcam_methods import method_cams
-from quickgaze.io import read_rgb
-from quickgaze.models import build_model
-from quickgaze.networks import CLASSIFIERS, GRADCAM_METHODS, METHODS
-from quickgaze.variants import check_variant, forward_groups, forward_key
+from quickgaze.cam.gradcam_methods import method_cams
+from quickgaze.cam.models import build_model
+from quickgaze.cam.networks import CLASSIFIERS, GRADCAM_METHODS, METHODS
+from quickgaze.cam.variants import check_variant, forward_groups, forward_key
+from quickgaze.io.images import read_rgb
+from quickgaze.pipeline.cam_job import cam_job
 
 DETECTOR = "fasterrcnn_mobilenet_v3_large_320_fpn"
 GRADIENT_METHODS = ("gradcam", "gradcamplusplus", "xgradcam", "eigengradcam", "layercam",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from quickgaze.batch import load_npz
-from quickgaze.fixations import FixationFormatError, detect_format, load_fixations
-from quickgaze.io import image_shape, read_rgb
-from quickgaze.jobs import ground_truth_job
+from quickgaze.io.images import image_shape, read_rgb
+from quickgaze.io.records import load_npz
+from quickgaze.pipeline.ground_truth import ground_truth_job
+from quickgaze.saliency.fixations import FixationFormatError, detect_format, load_fixations
 
 EXAMPLE_JSON = "fixations_train2014examples.json"
 
@@ -195,7 +195,7 @@ def test_empty_fixation_file_has_its_own_message(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".webp", ".bmp", ".tif", ".tiff", ".jpeg", ".png"])
 def test_every_pillow_type_is_listed_and_read(salicon_examples, tmp_path, suffix):
-    from quickgaze.datasets import list_images
+    from quickgaze.data.layout import list_images
 
     src = first_example(salicon_examples)
     copy = tmp_path / f"{src.stem}{suffix.upper() if suffix == '.tif' else suffix}"
@@ -206,7 +206,7 @@ def test_every_pillow_type_is_listed_and_read(salicon_examples, tmp_path, suffix
 
 
 def test_non_image_files_named_once_in_a_warning(salicon_examples, tmp_path, caplog):
-    from quickgaze import datasets
+    from quickgaze.data import layout as datasets
 
     src = first_example(salicon_examples)
     Image.open(src).save(tmp_path / "a.webp")
@@ -229,7 +229,7 @@ def test_corrupt_weights_never_suggest_unsafe_loading(tmp_path, content):
     import torch
     import torchvision
 
-    from quickgaze.models import WeightsUnavailableError, build_detector
+    from quickgaze.cam.models import WeightsUnavailableError, build_detector
 
     path = tmp_path / "detector.pth"
     if content == "garbage":
@@ -251,7 +251,7 @@ def test_corrupt_weights_never_suggest_unsafe_loading(tmp_path, content):
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "/tmp/x", ".hidden"])
 def test_path_names_are_refused(name):
-    from quickgaze.datasets import check_path_names
+    from quickgaze.data.layout import check_path_names
 
     with pytest.raises(ValueError, match=r"dataset\.name") as err:
         check_path_names({"dataset.name": name, "variants.seed": "seed"})
@@ -282,7 +282,7 @@ def test_dotdot_names_stop_the_workflow_before_writing(tmp_path, overrides):
 # 4. degenerate images ---------------------------------------------------------------------
 
 def _stats_for(truths: dict[str, dict]):
-    from quickgaze.baselines import fixation_stats
+    from quickgaze.saliency.fixation_stats import fixation_stats
 
     return fixation_stats({i: (t["points"].astype(np.int64), tuple(int(v) for v in t["shape"]))
                            for i, t in truths.items()},
@@ -299,8 +299,9 @@ def _cam(shape=(15, 20)) -> dict:
 def test_tiny_image_few_fixations_and_constant_map_are_degenerate(salicon_examples, tmp_path):
     """A real image, an 8x8 copy of it, a copy with 3 of its fixations and one with
     an all-zero official map: each flagged with its reason; the real one not."""
-    from quickgaze.io import write_map_png
-    from quickgaze.jobs import evaluate_baseline_image, evaluate_image
+    from quickgaze.io.images import write_map_png
+    from quickgaze.pipeline.baseline_job import evaluate_baseline_image
+    from quickgaze.pipeline.evaluate import evaluate_image
 
     src = first_example(salicon_examples)
     data = json.loads((salicon_examples / EXAMPLE_JSON).read_text())
@@ -349,7 +350,7 @@ def test_tiny_image_few_fixations_and_constant_map_are_degenerate(salicon_exampl
 
 
 def test_single_cell_cam_is_degenerate(salicon_examples, tmp_path):
-    from quickgaze.jobs import evaluate_image
+    from quickgaze.pipeline.evaluate import evaluate_image
 
     src = first_example(salicon_examples)
     source = one_image_json(salicon_examples, src.stem, tmp_path / "fix.json")
@@ -364,7 +365,7 @@ def test_single_cell_cam_is_degenerate(salicon_examples, tmp_path):
 def test_rankings_leave_degenerate_images_out_by_default():
     import pandas as pd
 
-    from quickgaze.tables import deep_dive_table, ranking
+    from quickgaze.report.tables import deep_dive_table, ranking
 
     table = pd.DataFrame({"image": list("abcd"), "status": "ok", "weights_label": "",
                           "cc_smooth": [0.9, 0.5, 0.4, 0.0],
@@ -379,7 +380,7 @@ def test_rankings_leave_degenerate_images_out_by_default():
 # 5. size guard at input_scale: native -------------------------------------------------------
 
 def test_native_size_guard_downscales_a_48_megapixel_image():
-    from quickgaze.io import NATIVE_MAX_PIXELS, native_size_guard
+    from quickgaze.io.images import NATIVE_MAX_PIXELS, native_size_guard
 
     big = np.zeros((6000, 8000, 3), np.uint8)  # 48 megapixels, as the issue's photo
     big[:, 4000:] = 200
@@ -398,8 +399,8 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
     """A large generated copy of a real image at native scale: downscaled (and
     said so in the CAM record and the metrics record), or refused with a
     per-image error while the other image is kept."""
-    from quickgaze.cam_job import cam_fingerprint, cam_job
-    from quickgaze.jobs import evaluate_image
+    from quickgaze.pipeline.cam_job import cam_fingerprint, cam_job
+    from quickgaze.pipeline.evaluate import evaluate_image
 
     from conftest import FAST_VARIANT
 
@@ -434,9 +435,9 @@ def test_cam_job_records_the_downscale_and_refuses_when_asked(salicon_examples, 
 def test_eight_pixel_image_end_to_end_is_flagged_not_silently_ok(salicon_examples, tmp_path):
     """An 8x8 copy of a real image through the real CAM job (native scale) and
     the evaluation: scored, but degenerate for its size and its one-cell CAM."""
-    from quickgaze.cam_job import cam_job
-    from quickgaze.io import write_map_png
-    from quickgaze.jobs import evaluate_image
+    from quickgaze.io.images import write_map_png
+    from quickgaze.pipeline.cam_job import cam_job
+    from quickgaze.pipeline.evaluate import evaluate_image
 
     from conftest import FAST_VARIANT
 

@@ -6,7 +6,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from quickgaze.io import ImageReadError, atomic_path, read_map, read_rgb, write_map_png
+from quickgaze.io.files import atomic_path
+from quickgaze.io.images import ImageReadError, read_map, read_rgb, write_map_png
 
 
 def test_read_rgb_converts_grayscale_rgba_and_16_bit(tmp_path):

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from quickgaze.cam_job import cam_job
+from quickgaze.pipeline.cam_job import cam_job
 
 from conftest import FAST_VARIANT
 
@@ -72,3 +72,29 @@ def test_a_forward_group_runs_one_forward_per_image_for_all_its_variants(tmp_pat
     with pytest.raises(ValueError, match="do not share a forward"):
         cam_job(ids, images, out, {**variants, "d": {**VARIANT, "input_scale": "detector"}},
                 "cpu", 0, forward_batch=2)
+
+
+@pytest.mark.parametrize("cells", [(6, 8), (1, 8)])
+def test_evaluation_record_names_each_warning_once(cells):
+    """The CAM's warnings and the ground truth's reach the metrics record once each
+    (they were appended twice); a 1-cell-wide CAM adds its degenerate reason once."""
+    from quickgaze.pipeline.evaluate import evaluate_image
+    from quickgaze.saliency.fixation_stats import fixation_stats
+
+    shape = (48, 64)
+    rng = np.random.default_rng(0)
+    points = np.stack([rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)], 1)
+    truth = {"map": (rng.random(shape) * 255).astype(np.uint8), "points": points,
+             "n_dropped": np.array(0), "map_source": np.array("fixations"),
+             "warnings": np.array("2 fixations outside the image dropped")}
+    stats = fixation_stats({"a": (points, shape)}, None, [0.25, 0.25], 0, 0)
+    cam = {"cam": rng.random(cells).astype(np.float32), "extent": np.array(shape, float),
+           "warnings": np.array("image downscaled to 4000000 pixels"),
+           "weights_label": np.array("untrained: smoke run")}
+    record = evaluate_image(cam, truth, 19.0, stats, "a", 0)
+    notes = record["warnings"].split("; ")
+    assert notes.count("image downscaled to 4000000 pixels") == 1, notes
+    assert notes.count("2 fixations outside the image dropped") == 1, notes
+    degenerate = [n for n in notes if n.startswith("degenerate: CAM")]
+    assert len(degenerate) == (1 if min(cells) < 2 else 0), notes
+    assert record["status"] == "ok"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from quickgaze import metrics as M
-from quickgaze.baselines import centre_bias_map
-from quickgaze.fixations import load_fixations, saliency_from_fixations, valid_points
-from quickgaze.smoothing import gaussian_smooth
+from quickgaze.maps.smoothing import gaussian_smooth
+from quickgaze.saliency import metrics as M
+from quickgaze.saliency.baselines import centre_bias_map
+from quickgaze.saliency.fixations import load_fixations, saliency_from_fixations, valid_points
 
 from conftest import PYSALIENCY_REFERENCE, pysaliency_python
 
@@ -116,7 +116,7 @@ def test_density_is_the_map_mixed_with_a_stated_uniform():
 def sparse_cam(seed: int, shape=SHAPE) -> np.ndarray:
     """A raw-CAM-like map: a ReLU'd 25x34 grid upsampled to the image, about a
     third of its pixels exactly zero."""
-    from quickgaze.resampling import cam_to_image
+    from quickgaze.maps.resampling import cam_to_image
 
     grid = np.maximum(np.random.default_rng(seed).normal(size=(25, 34)) - 0.6, 0)
     return cam_to_image(grid.astype(np.float32), (25, 34), shape).astype(np.float64)
@@ -261,7 +261,7 @@ def test_centre_bias_scores_chance_on_shuffled_auc_only(real):
     """The point of the shuffled AUC: on the ten SALICON examples the centre bias
     (width fitted on them) beats chance on AUC-Judd but not on sAUC, whose
     negatives (the other nine images' fixations) share the centre bias."""
-    from quickgaze.baselines import fit_centre_bias
+    from quickgaze.saliency.baselines import fit_centre_bias
 
     points = real["all_points"]
     pred = centre_bias_map(SHAPE, fit_centre_bias((p, SHAPE) for p in points))

@@ -12,15 +12,15 @@ import pytest
 import torch
 import torchvision
 
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.io import read_rgb
-from quickgaze.models import (
+from quickgaze.cam.eigencam import CamSettings, compute_cams
+from quickgaze.cam.models import (
     SUPPORTED_MODELS,
     WeightsUnavailableError,
     build_detector,
     build_model,
     resolve_device,
 )
+from quickgaze.io.images import read_rgb
 
 CPU = torch.device("cpu")
 FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -168,7 +168,7 @@ CLASSIFIER = "efficientnet_b0"
 
 
 def imagenet_file_name(name: str) -> str:
-    from quickgaze.networks import CLASSIFIERS
+    from quickgaze.cam.networks import CLASSIFIERS
 
     enum = torchvision.models.get_model_weights(name)[CLASSIFIERS[name].weights]
     return os.path.basename(enum.url)

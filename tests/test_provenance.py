@@ -9,12 +9,12 @@ from importlib import metadata
 import pandas as pd
 
 import quickgaze
-from quickgaze import stages
-from quickgaze.methods_page import image_counts, methods_page, metric_definitions
-from quickgaze.metrics import METRICS
-from quickgaze.models import coco_checkpoint_path, weights_identity
-from quickgaze.provenance import LIBRARIES, flat, provenance
-from quickgaze.tables import with_provenance
+from quickgaze.cam.models import coco_checkpoint_path, weights_identity
+from quickgaze.pipeline import stages
+from quickgaze.pipeline.provenance import LIBRARIES, flat, provenance
+from quickgaze.report.methods_page import image_counts, methods_page, metric_definitions
+from quickgaze.report.tables import with_provenance
+from quickgaze.saliency.metrics import METRICS
 
 
 def test_provenance_names_version_code_libraries_device_and_weights():

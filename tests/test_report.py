@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 import quickgaze
-from quickgaze import figures, stages
-from quickgaze.baselines import BASELINES
-from quickgaze.ceiling import CEILINGS
-from quickgaze.metrics import better_direction
-from quickgaze.provenance import library_versions
+from quickgaze.pipeline import stages
+from quickgaze.pipeline.provenance import library_versions
+from quickgaze.report import figures
+from quickgaze.saliency.baselines import BASELINES
+from quickgaze.saliency.ceiling import CEILINGS
+from quickgaze.saliency.metrics import better_direction
 
 from conftest import FAST_VARIANT, snakemake, write_config
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quickgaze.resampling import bilinear_resize, cam_resampling, cam_to_image, minmax
-from quickgaze.smoothing import gaussian_smooth, gaussian_smooth_factored
+from quickgaze.maps.resampling import bilinear_resize, cam_resampling, cam_to_image, minmax
+from quickgaze.maps.smoothing import gaussian_smooth, gaussian_smooth_factored
 
 
 def torch_bilinear(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -51,7 +51,7 @@ def test_minmax_is_gradcams_scale():
 
 
 def test_cpu_jobs_do_not_import_torch():
-    code = "import sys, quickgaze.jobs, quickgaze.figures; print('torch' in sys.modules)"
+    code = "import sys, quickgaze.pipeline.scoring, quickgaze.report.figures; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"

@@ -16,10 +16,14 @@ import pytest
 import torch
 from PIL import Image
 
-from quickgaze.cam import CamSettings, compute_cams
-from quickgaze.fixations import load_salicon2015_json, saliency_from_fixations, valid_points
-from quickgaze.io import write_map_png
-from quickgaze.models import build_detector
+from quickgaze.cam.eigencam import CamSettings, compute_cams
+from quickgaze.cam.models import build_detector
+from quickgaze.io.images import write_map_png
+from quickgaze.saliency.fixations import (
+    load_salicon2015_json,
+    saliency_from_fixations,
+    valid_points,
+)
 
 from conftest import FAST_VARIANT, REPO, snakemake, write_config
 

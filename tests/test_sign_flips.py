@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quickgaze.tables import sign_flip_table
+from quickgaze.report.tables import sign_flip_table
 
 
 def test_images_without_a_reference_sign_are_counted_apart():

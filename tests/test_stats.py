@@ -1,4 +1,4 @@
-"""Bootstrap intervals, deciles and paired comparisons (quickgaze.stats)."""
+"""Bootstrap intervals, deciles and paired comparisons (quickgaze.report.stats)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sstats
 
-from quickgaze import metrics, stats
+from quickgaze.report import stats
+from quickgaze.saliency import metrics
 
 
 def test_bootstrap_ci_is_seeded_and_covers_the_mean():

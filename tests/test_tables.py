@@ -1,4 +1,4 @@
-"""Per-image tables, rankings and cross-variant tables (quickgaze.tables)."""
+"""Per-image tables, rankings and cross-variant tables (quickgaze.report.tables)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quickgaze import tables
-from quickgaze.io import write_json
+from quickgaze.io.files import write_json
+from quickgaze.report import tables
 
 
 def record(image, cc, status="ok", flipped=False, extra=None):
-    """A metrics record with the keys quickgaze.jobs.evaluate_job writes."""
+    """A metrics record with the keys quickgaze.pipeline.evaluate.evaluate_job writes."""
     rec = {"image": image, "variant": "v", "status": status, "fingerprint": "x",
            "error": "" if status == "ok" else "cannot decode image", "warnings": "",
            "weights_label": "COCO_V1", "explained_variance": 0.5, "sign_flipped": flipped,
@@ -213,7 +213,7 @@ def test_comparison_orients_share_better_by_metric(tmp_path):
 def test_paired_plot_colours_the_better_side_by_direction():
     from matplotlib.colors import to_hex
 
-    from quickgaze import figures, stats
+    from quickgaze.report import figures, stats
 
     ids = [f"im{k}" for k in range(10)]
     base = np.linspace(1.0, 2.0, 10)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quickgaze.variants import forward_groups
+from quickgaze.cam.variants import forward_groups
 
 BASE = {"model": "fasterrcnn_resnet50_fpn", "weights": "none", "input_scale": "detector",
         "native_max_pixels": 4000000, "native_oversize": "downscale", "levels": "all",

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.jobs import baseline_job
+from quickgaze.pipeline.baseline_job import baseline_job
+from quickgaze.pipeline.batches import log_to_file
 
 log_to_file(snakemake.log[0])
 ids = snakemake.params.ids

@@ -1,7 +1,7 @@
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.categories import GROUPINGS, write_categories
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.categories import GROUPINGS, write_categories
 
 log_to_file(snakemake.log[0])
 params, output = snakemake.params, snakemake.output

@@ -1,8 +1,8 @@
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.figures import write_comparison_plots
-from quickgaze.tables import write_comparison
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.figures import write_comparison_plots
+from quickgaze.report.tables import write_comparison
 
 log_to_file(snakemake.log[0])
 out = write_comparison(

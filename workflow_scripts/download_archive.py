@@ -2,8 +2,8 @@ import sys
 
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.datasets import DownloadError, download_archive
+from quickgaze.data.archives import DownloadError, download_archive
+from quickgaze.pipeline.batches import log_to_file
 
 log_to_file(snakemake.log[0])
 archive = snakemake.params.archive

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.jobs import fixation_stats_job
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.pipeline.fixation_stats_job import fixation_stats_job
 
 log_to_file(snakemake.log[0])
 ids = snakemake.params.ids

@@ -1,8 +1,8 @@
 import pandas as pd
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.figures import write_gallery
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.figures import write_gallery
 
 log_to_file(snakemake.log[0])
 write_gallery(

@@ -1,7 +1,7 @@
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.figures import write_headline
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.figures import write_headline
 
 log_to_file(snakemake.log[0])
 write_headline(

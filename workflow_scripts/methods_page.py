@@ -1,7 +1,7 @@
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.methods_page import write_methods_page
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.methods_page import write_methods_page
 
 log_to_file(snakemake.log[0])
 write_methods_page(

@@ -1,7 +1,7 @@
 import quickgaze_path  # noqa: F401 -- first: the quickgaze of this repository
 
-from quickgaze.batch import log_to_file
-from quickgaze.tables import write_metrics_table
+from quickgaze.pipeline.batches import log_to_file
+from quickgaze.report.tables import write_metrics_table
 
 log_to_file(snakemake.log[0])
 write_metrics_table(
