@@ -44,7 +44,9 @@ FORWARD_GROUPS = variants.forward_groups(VARIANTS)
 # Baselines are pseudo-variants: evaluated and analysed like variants, no CAM.
 BASELINES = list(baselines.BASELINES)
 # The human ceiling (split halves, one human, infinitely many): pseudo-variants too.
-CEILINGS = list(config["ceiling"]["names"])  # a subset of quickgaze.saliency.ceiling.CEILINGS
+CEILINGS = list(
+    config["ceiling"]["names"]
+)  # a subset of quickgaze.saliency.ceiling.CEILINGS
 SCORED = [
     *VARIANTS,
     *BASELINES,
