@@ -16,6 +16,7 @@ from quickgaze.saliency.baselines import (
     fit_centre_bias,
     fit_centre_bias_from_maps,
 )
+from quickgaze.saliency.ceiling import CEILINGS
 from quickgaze.saliency.fixation_stats import (
     fixation_stats,
     load_fixation_stats,
@@ -182,7 +183,8 @@ NOT_SHARED = {"cam_path", "smooth_path", "input_tokens", "provenance"}
 @pytest.mark.slow
 def test_workflow_scores_baselines_like_variants(tmp_path):
     write_config(tmp_path, {"dataset": {"demo": {"n_images": 3}}, "batch_size": 3,
-                            "figure_formats": ["png", "pdf", "svg"]},
+                            "figure_formats": ["png", "pdf", "svg"],
+                            "ceiling": {"names": list(CEILINGS)}},
                  replace_variants={"fast": FAST_VARIANT})
     snakemake(tmp_path)
     results = tmp_path / "results" / "demo"

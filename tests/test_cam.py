@@ -83,8 +83,34 @@ def gradcam_cam(model, image, cam_class):
         return cam(x, targets=[lambda output: 0])[0]
 
 
+OTHER_POLICIES = ("max_abs", "mean_activation")
+
+
+@pytest.fixture(scope="module")
+def policy_cams(resnet, all_images) -> list[dict]:
+    """Per real image, the engine's CAMs of the notebook's variant and of the two other
+    sign policies from one forward (a forward group, as the CAM job computes them),
+    with the backbone + FPN levels of that forward (caught by a hook on the backbone)."""
+    settings = [NOTEBOOK, *(CamSettings(grid="pool", sign_policy=p, crop_padding=False)
+                            for p in OTHER_POLICIES)]
+    out, caught = [], []
+    hook = resnet.backbone.register_forward_hook(lambda _m, _i, o: caught.append(o))
+    try:
+        for image in all_images:
+            results = compute_variant_cams(resnet, [image], settings, CPU)
+            assert len(caught) == 1  # one forward for the three policies
+            out.append({"features": caught.pop(), "svd": results[0][0],
+                        **{p: results[k][0] for k, p in enumerate(OTHER_POLICIES, 1)}})
+    finally:
+        hook.remove()
+    # A variant computed alone is the same map as in the group.
+    alone = compute_cams(resnet, [all_images[0]], NOTEBOOK, CPU)[0]
+    assert np.array_equal(alone.cam, out[0]["svd"].cam)
+    return out
+
+
 @pytest.mark.slow
-def test_seed_equals_gradcam_eigencam_sign_included(resnet, all_images):
+def test_seed_equals_gradcam_eigencam_sign_included(all_images, policy_cams, resnet):
     """The notebook's variant is grad-cam's EigenCAM on every real image, with no
     sign freedom; the engine's own solver signs (which policy ``svd`` replaces)
     are shown to disagree with it on some images, so the sign really is decided."""
@@ -92,8 +118,8 @@ def test_seed_equals_gradcam_eigencam_sign_included(resnet, all_images):
 
     assert len(all_images) == 10
     solver_disagrees = 0
-    for image in all_images:
-        ours = compute_cams(resnet, [image], NOTEBOOK, CPU)[0]
+    for image, cams in zip(all_images, policy_cams):
+        ours = cams["svd"]
         assert ours.cam.shape == (13, 17) and ours.extent == (13.0, 17.0)
         assert ours.sign_flipped is False and ours.converged and not ours.error
         mapped = cam_to_image(ours.cam, ours.extent, image.shape[:2])
@@ -101,8 +127,7 @@ def test_seed_equals_gradcam_eigencam_sign_included(resnet, all_images):
         assert reference.shape == mapped.shape == image.shape[:2]
         assert float(np.abs(mapped - reference).max()) <= 1e-4
         # The exact Gram solver's own sign, for contrast.
-        with torch.inference_mode():
-            feats, _, _ = fpn_features(resnet, [to_tensor(image)], "detector")
+        feats = cams["features"]
         levels, _ = select_levels(feats, ("all",), "pool")
         op = FusedLevels([feats[k][0].abs() for k in levels], (13, 17), (13, 17))
         proj, _, _ = top_principal_projection(op, method="gram")
@@ -112,15 +137,14 @@ def test_seed_equals_gradcam_eigencam_sign_included(resnet, all_images):
 
 
 @pytest.mark.slow
-def test_sign_flag_is_relative_to_the_notebook(resnet, all_images):
+def test_sign_flag_is_relative_to_the_notebook(all_images, policy_cams):
     """For policies other than ``svd``, ``sign_flipped`` says exactly whether the map is
     the notebook's map inverted: not flipped -> the same map, flipped -> the other sign."""
-    n_flipped = {"max_abs": 0, "mean_activation": 0}
-    for image in all_images:
-        notebook = compute_cams(resnet, [image], NOTEBOOK, CPU)[0].cam
+    n_flipped = {p: 0 for p in OTHER_POLICIES}
+    for cams in policy_cams:
+        notebook = cams["svd"].cam
         for policy in n_flipped:
-            settings = CamSettings(grid="pool", sign_policy=policy, crop_padding=False)
-            res = compute_cams(resnet, [image], settings, CPU)[0]
+            res = cams[policy]
             assert res.sign_flipped is not None
             same = float(np.abs(res.cam - notebook).max()) <= 1e-4
             assert same != res.sign_flipped, (policy, res.sign_flipped)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from quickgaze.pipeline.batches import KILL_AFTER
+from quickgaze.saliency.ceiling import CEILINGS
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -25,7 +26,8 @@ PER_IMAGE_DIRS = ("ground_truth", "fast/cam", "fast/smooth", "fast/metrics",
 
 def study(work: Path, sign_policy: str) -> None:
     write_config(work, {"dataset": {"demo": {"n_images": N_IMAGES}}, "batch_size": N_IMAGES,
-                        "forward_batch": 1, "ranking": {"n": 1, "bootstrap": 200}},
+                        "forward_batch": 1, "ranking": {"n": 1, "bootstrap": 200},
+                        "ceiling": {"names": list(CEILINGS)}},
                  replace_variants={"fast": {**FAST_VARIANT, "sign_policy": sign_policy}})
 
 

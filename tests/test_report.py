@@ -58,7 +58,8 @@ def study(tmp_path_factory) -> Path:
     """A 6-image demo study with two fast variants, run to the end and to report.zip."""
     work = tmp_path_factory.mktemp("study")
     write_config(work, {"dataset": {"demo": {"n_images": N_IMAGES}}, "batch_size": 3,
-                        "ranking": {"n": N_RANK, "bootstrap": 500}},
+                        "ranking": {"n": N_RANK, "bootstrap": 500},
+                        "ceiling": {"names": list(CEILINGS)}},
                  replace_variants=VARIANTS)
     snakemake(work)
     snakemake(work, "--report", "report.zip")
