@@ -16,6 +16,7 @@ from quickgaze.cam.weights import local_weights
 from quickgaze.data import layout as datasets
 from quickgaze.io.files import atomic_path
 from quickgaze.pipeline import stages
+from quickgaze.pipeline.freshness import changed_since_done
 from quickgaze.saliency import baselines, ceiling
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -377,6 +378,43 @@ def missing(paths):
     return [p for p in paths if os.path.basename(p) not in present[os.path.dirname(p)]]
 
 
+def batch_watched_files(rule):
+    """The files of batch job ``rule`` whose change (by content, under any date) must
+    make it run again: its per-image outputs and its inputs from outside results/
+    (images, maps, fixation and weights files), as its rule declares them. Inputs
+    under results/ (records of other jobs, params files) need no watch: a job that
+    rewrites them gives them new dates, and Snakemake's own dates see that."""
+    sources = [f for f in getattr(rules, rule).input if not f.startswith(f"{RESULTS}/")]
+    return [*sources, *(f for files in BATCH_FILES[rule].values() for f in files)]
+
+
+def void_changed_done_stamps(stamps):
+    """Delete the done stamp of every batch job one of whose files
+    (batch_watched_files) changed after it last succeeded, so that it runs again
+    and recomputes, by content, what differs: a record or map that is damaged, an
+    image or weights file replaced under an old date (cp -p), ...
+    (quickgaze.pipeline.freshness.changed_since_done)."""
+    changed = changed_since_done(
+        stamps, {rule: batch_watched_files(rule) for rule in stamps}
+    )
+    for rule, files in changed.items():
+        Path(stamps[rule]).unlink(missing_ok=True)
+    if changed:
+        shown = [
+            f"{rule} ({files[0]}"
+            + (f" and {len(files) - 1} more)" if len(files) > 1 else ")")
+            for rule, files in list(changed.items())[:5]
+        ]
+        more = f", and {len(changed) - 5} more jobs" if len(changed) > 5 else ""
+        print(
+            f"quickgaze: files changed after their batch job last succeeded; "
+            f"{len(changed)} job(s) run again and recompute what differs by content: "
+            + ", ".join(shown)
+            + more,
+            file=sys.stderr,
+        )
+
+
 def stale_batch_targets():
     """What `all` must name so that Snakemake reruns every batch job with missing work:
     a job that never succeeded (no done stamp) by its stamp, which brings in all its
@@ -384,8 +422,10 @@ def stale_batch_targets():
     Snakemake does not rebuild a deleted intermediate whose consumers are current.
     Present files need no name (they are in the DAG through the tables). Naming every
     missing file instead (~45,000 on a 5000-image study from nothing) made that dry
-    run 26-32 s instead of 19-20 s (benchmarks/RESULTS.md)."""
+    run 26-32 s instead of 19-20 s (benchmarks/RESULTS.md). A job whose files changed
+    after it succeeded loses its stamp first (void_changed_done_stamps)."""
     stamps = {rule: done_path(rule) for rule in BATCH_FILES}
+    void_changed_done_stamps(stamps)
     absent = set(missing(stamps.values()))
     done = [rule for rule in BATCH_FILES if stamps[rule] not in absent]
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 
@@ -15,11 +16,12 @@ from quickgaze.io.records import (
     file_identity,
     fingerprint,
     input_tokens,
+    output_tokens,
     record_token,
     save_npz,
 )
 from quickgaze.pipeline.batches import run_stale
-from quickgaze.pipeline.freshness import is_fresh
+from quickgaze.pipeline.freshness import changed_since_done, is_fresh
 
 
 def test_fingerprint_depends_on_every_parameter():
@@ -45,9 +47,79 @@ def test_is_fresh_compares_fingerprints_and_input_contents(tmp_path):
     js = tmp_path / "rec.json"
     write_json(js, {"fingerprint": fp, "input_tokens": input_tokens({"cam": rec})})
     assert is_fresh(js, fp, {"cam": rec})
-    assert not is_fresh(js, fp, {"cam": rec}, extra=[tmp_path / "missing.png"])
     js.write_text("{truncated")
     assert not is_fresh(js, fp, {"cam": rec})
+
+
+def test_is_fresh_compares_the_contents_of_the_files_written_with_a_record(tmp_path):
+    """A metrics record stores its smoothed map's identity: a truncated, replaced or
+    missing map makes it stale, an equal copy does not."""
+    smooth, js, fp = tmp_path / "smooth.png", tmp_path / "rec.json", fingerprint({"a": 1})
+    smooth.write_bytes(b"png bytes")
+    write_json(js, {"fingerprint": fp, "input_tokens": {},
+                    "output_tokens": output_tokens({"smooth": smooth})})
+    assert is_fresh(js, fp, outputs={"smooth": smooth})
+    shutil.copy(smooth, tmp_path / "copy")
+    os.replace(tmp_path / "copy", smooth)  # equal bytes, new file and date
+    assert is_fresh(js, fp, outputs={"smooth": smooth})
+    with open(smooth, "r+b") as fh:
+        fh.truncate(3)
+    assert not is_fresh(js, fp, outputs={"smooth": smooth})
+    smooth.write_bytes(b"png bytex")  # same size, other bytes
+    assert not is_fresh(js, fp, outputs={"smooth": smooth})
+    smooth.unlink()
+    assert not is_fresh(js, fp, outputs={"smooth": smooth})
+    write_json(js, {"fingerprint": fp, "input_tokens": {}})  # a record that stored none
+    assert not is_fresh(js, fp, outputs={"smooth": smooth})
+
+
+def _age(path, seconds=3600):
+    """Give ``path`` an old modification date, as cp -p, rsync -a or tar do."""
+    old = time.time() - seconds
+    os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_changed_since_done_sees_any_change_after_the_stamp_whatever_the_dates(tmp_path):
+    names = ["copied", "moved", "touched", "chmodded", "linked", "kept", "removed", "folder"]
+    files = {n: tmp_path / n for n in names}
+    for n, f in files.items():
+        if n == "folder":
+            f.mkdir()
+            (f / "inner").write_bytes(b"a")
+        elif n != "linked":
+            f.write_bytes(n.encode())
+    (tmp_path / "target_a").write_bytes(b"a")
+    (tmp_path / "target_b").write_bytes(b"b")  # made before the stamp
+    files["linked"].symlink_to(tmp_path / "target_a")
+    spare = tmp_path / "spare"
+    spare.write_bytes(b"made before the stamp")
+    _age(spare)
+    time.sleep(0.05)
+    stamp = tmp_path / "done"
+    stamp.touch()
+    done = {n: str(stamp) for n in names}
+    watched = {n: [str(f)] for n, f in files.items()}
+    assert changed_since_done(done, watched) == {}
+    time.sleep(0.05)
+    other = tmp_path / "other"
+    other.write_bytes(b"other content")
+    _age(other)
+    subprocess.run(["cp", "-p", str(other), str(files["copied"])], check=True)
+    _age(files["copied"])  # and older still
+    os.replace(spare, files["moved"])  # an old file moved over it
+    _age(files["touched"])  # utime to an old date (touch -d)
+    os.chmod(files["chmodded"], 0o600)
+    files["linked"].unlink()
+    files["linked"].symlink_to(tmp_path / "target_b")  # the link points at an old file
+    _age(files["linked"])
+    files["removed"].unlink()
+    (files["folder"] / "inner").write_bytes(b"b")
+    _age(files["folder"] / "inner")
+    _age(files["folder"])
+    changed = changed_since_done(done, watched)
+    assert changed == {n: [str(files[n])] for n in names if n not in {"kept", "removed"}}
+    # A job that has not succeeded (no stamp) is not checked: it runs anyway.
+    assert changed_since_done({"kept": str(tmp_path / "absent")}, watched) == {}
 
 
 def test_freshness_ignores_dates_restored_backups_and_copies(tmp_path):

@@ -48,3 +48,40 @@ def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def _truncate(path, keep):
+    with open(path, "r+b") as fh:
+        fh.truncate(keep)
+
+
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -30])
+def test_a_truncated_record_or_map_raises_an_error_naming_it(tmp_path, keep):
+    """As a crash mid-copy leaves them: every reader of a record or map names the file."""
+    from quickgaze.io.files import DamagedFileError, read_json, write_json
+    from quickgaze.io.records import load_npz, save_npz
+    from quickgaze.saliency.fixation_stats import load_fixation_stats
+
+    npz, js, png = tmp_path / "rec.npz", tmp_path / "rec.json", tmp_path / "smooth.png"
+    save_npz(npz, cam=np.random.default_rng(0).random((30, 40)), error="")
+    write_json(js, {"image": "a", "auc_raw": 0.5, "warnings": "x" * 100})
+    write_map_png(png, np.random.default_rng(1).random((30, 40)))
+    for path in (npz, js, png):
+        size = path.stat().st_size
+        _truncate(path, int(keep * size) if isinstance(keep, float) else keep % size)
+    for read in (load_npz, lambda p: load_npz(p, ("cam",)), load_fixation_stats):
+        with pytest.raises(DamagedFileError, match=f"{npz}: cannot be read as a .npz record"):
+            read(npz)
+    with pytest.raises(DamagedFileError, match=f"{js}: cannot be read as a JSON record"):
+        read_json(js)
+    with pytest.raises(ImageReadError, match=f"{png}: cannot decode map"):
+        read_map(png)
+
+
+def test_load_npz_names_the_file_of_a_missing_key(tmp_path):
+    from quickgaze.io.records import load_npz, save_npz
+
+    save_npz(tmp_path / "rec.npz", cam=np.zeros(2))
+    assert set(load_npz(tmp_path / "rec.npz", ("cam",))) == {"cam"}
+    with pytest.raises(KeyError, match="rec.npz: record has no 'points'"):
+        load_npz(tmp_path / "rec.npz", ("cam", "points"))

@@ -47,8 +47,26 @@ def write_json(path: str | os.PathLike, record: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(_nan_to_none(record), indent=1, sort_keys=True))
 
 
+class DamagedFileError(ValueError):
+    """A file that exists but cannot be read as what it should be (a truncated or
+    otherwise damaged record or map); the message names the file."""
+
+
+def damaged(path: str | os.PathLike, what: str, err: BaseException) -> DamagedFileError:
+    """The :class:`DamagedFileError` of ``path``, which could not be read as ``what``
+    because of ``err``."""
+    return DamagedFileError(f"{path}: cannot be read as {what}, the file is damaged or "
+                            f"truncated ({type(err).__name__}: {err})")
+
+
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    """A JSON record; :class:`DamagedFileError` naming the file when it is not valid
+    JSON (FileNotFoundError when it is missing)."""
+    text = Path(path).read_text(errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError as err:  # JSONDecodeError is a ValueError
+        raise damaged(path, "a JSON record", err) from err
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -15,7 +15,7 @@ from quickgaze.io.files import write_json
 from quickgaze.io.images import (
     write_map_png,
 )
-from quickgaze.io.records import input_tokens, load_npz
+from quickgaze.io.records import input_tokens, load_npz, output_tokens
 from quickgaze.maps.resampling import cam_resampling, cam_to_image
 from quickgaze.maps.smoothing import gaussian_smooth_factored
 from quickgaze.pipeline.batches import run_stale
@@ -37,7 +37,9 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
     """Smooth each stale image's CAM and score raw and smoothed maps.
 
     Writes ``smooth_out[id]`` (8-bit PNG at ground-truth size) and then
-    ``metrics_out[id]`` (JSON, written last so it marks completion). ``stats``
+    ``metrics_out[id]`` (JSON, written last so it marks completion, with the
+    PNG's identity as ``output_tokens``: a damaged or replaced PNG makes the
+    image stale). ``stats``
     is the dataset's fixation-statistics file (centre bias, shuffled-AUC
     pool); its content, not its date, enters the fingerprint. An image whose
     CAM or ground truth is missing gets ``status: error`` with the reason and
@@ -58,13 +60,14 @@ def evaluate_job(ids: list[str], cams: dict[str, Path], truths: dict[str, Path],
                           cam_path=str(cams[i]), smooth_path=str(smooth_out[i]),
                           input_tokens=input_tokens({"cam": cams[i], "truth": truths[i]}))
             write_map_png(smooth_out[i], record.pop("smooth"))
+            record["output_tokens"] = output_tokens({"smooth": smooth_out[i]})
             if record["status"] != "ok":
                 log.warning("%s: %s", i, record["error"])
             write_json(metrics_out[i], record)
 
     def fresh(i: str) -> bool:
-        return is_fresh(metrics_out[i], fp, extra=[smooth_out[i]],
-                        inputs={"cam": cams[i], "truth": truths[i]})
+        return is_fresh(metrics_out[i], fp, inputs={"cam": cams[i], "truth": truths[i]},
+                        outputs={"smooth": smooth_out[i]})
 
     return run_stale(ids, fresh, compute, chunk=16, what="evaluate", workers=workers)
 

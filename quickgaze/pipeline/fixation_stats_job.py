@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from quickgaze.io.records import load_npz
 from quickgaze.saliency.fixation_stats import (
     fixation_stats,
     save_fixation_stats,
@@ -27,15 +28,15 @@ def fixation_stats_job(ids: list[str], truths: dict[str, Path], output: Path,
     fixations, so a changed record changes its digest."""
     points: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
     for i in ids:
-        with np.load(truths[i]) as z:
-            if not str(z["error"]):
-                points[i] = (z["points"].astype(np.int64), tuple(int(v) for v in z["shape"]))
+        z = load_npz(truths[i], ("error", "points", "shape"))
+        if not str(z["error"]):
+            points[i] = (z["points"].astype(np.int64), tuple(int(v) for v in z["shape"]))
 
     def maps():
         for i in points:
-            with np.load(truths[i]) as z:
-                if "map" in z.files:
-                    yield z["map"]
+            z = load_npz(truths[i])
+            if "map" in z:
+                yield z["map"]
 
     stats = fixation_stats(points, maps(), centre_bias_sigma, n_others, seed,
                            sources={i: str(truths[i]) for i in points})

@@ -85,6 +85,7 @@ def metrics_table(paths: Iterable[str | os.PathLike],
         rec = read_json(p)
         rec.pop("fingerprint", None)
         rec.pop("input_tokens", None)
+        rec.pop("output_tokens", None)
         rec.update(flat(rec.pop("provenance", {})))
         rec["metrics_path"] = str(p)
         image = rec.get("image")

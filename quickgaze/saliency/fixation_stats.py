@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from quickgaze.io.records import save_npz
+from quickgaze.io.records import load_npz, save_npz
 from quickgaze.saliency.baselines import (
     centre_bias_folds,
     fit_centre_bias_folds,
@@ -102,9 +102,9 @@ class FixationStats:
         if self.points is not None:
             return self.points[image]
         if image not in self._cache:
-            with np.load(self.sources[self._index(image)]) as z:
-                self._cache[image] = _normalised_fixated(z["points"],
-                                                         tuple(int(v) for v in z["shape"]))
+            z = load_npz(self.sources[self._index(image)], ("points", "shape"))
+            self._cache[image] = _normalised_fixated(z["points"],
+                                                     tuple(int(v) for v in z["shape"]))
         return self._cache[image]
 
     def other_fixated(self, image: str, shape: tuple[int, int]) -> np.ndarray:
@@ -187,12 +187,14 @@ def save_fixation_stats(path: str | os.PathLike, stats: FixationStats) -> None:
 
 
 def load_fixation_stats(path: str | os.PathLike) -> FixationStats:
-    with np.load(path) as z:
-        return FixationStats(
-            centre_bias_sigma=(float(z["centre_bias_sigma"][0]), float(z["centre_bias_sigma"][1])),
-            sigma_source=str(z["sigma_source"]),
-            images=tuple(str(i) for i in z["images"]), fold=z["fold"],
-            fold_sigma=z["fold_sigma"].reshape(-1, 2),
-            sources=tuple(str(i) for i in z["sources"]), points_digest=str(z["points_digest"]),
-            n_others=int(z["n_others"]), seed=int(z["seed"]))
+    """The statistics :func:`save_fixation_stats` wrote (a damaged file:
+    :class:`~quickgaze.io.files.DamagedFileError` naming it)."""
+    z = load_npz(path)
+    return FixationStats(
+        centre_bias_sigma=(float(z["centre_bias_sigma"][0]), float(z["centre_bias_sigma"][1])),
+        sigma_source=str(z["sigma_source"]),
+        images=tuple(str(i) for i in z["images"]), fold=z["fold"],
+        fold_sigma=z["fold_sigma"].reshape(-1, 2),
+        sources=tuple(str(i) for i in z["sources"]), points_digest=str(z["points_digest"]),
+        n_others=int(z["n_others"]), seed=int(z["seed"]))
 
