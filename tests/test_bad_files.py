@@ -1,19 +1,23 @@
 """One bad file never stops the others (issue 29, item 4): a broken symbolic link
-in the images folder, an image dated in the future."""
+in the images folder, an image dated in the future, a fixation JSON with two
+entries of one image; and the error of an annotation of an unknown image (item 6)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from quickgaze.data.layout import list_images, not_workflow_inputs
 from quickgaze.io.images import ImageReadError, image_shape, read_rgb
+from quickgaze.saliency.fixations import FixationFormatError, load_fixation_records
 
 from conftest import FAST_VARIANT, snakemake, write_config
 
@@ -116,3 +120,73 @@ def test_an_image_dated_in_the_future_is_processed_and_named(tmp_path, salicon_e
     assert (table["status"] == "ok").all(), table["error"].tolist()
     again = snakemake(tmp_path, *targets)  # the future date reruns nothing
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+# A fixation JSON (SALICON 2015 format) with duplicate or dangling entries ----------------
+
+def split_json(examples: Path, dest: Path, edit=None) -> tuple[str, int, int]:
+    """The real fixation JSON cut to its first image, whose annotations are split
+    between two ``images`` entries of the same ``file_name`` (ids 1 and 2), passed
+    through ``edit(data)``; returns the stem and the image's fixations and observers."""
+    data = json.loads((examples / EXAMPLE_JSON).read_text())
+    img = data["images"][0]
+    anns = [a for a in data["annotations"] if a["image_id"] == img["id"]]
+    data["images"] = [{**img, "id": 1}, {**img, "id": 2}]
+    half = len(anns) // 2
+    data["annotations"] = ([{**a, "image_id": 1} for a in anns[:half]]
+                           + [{**a, "image_id": 2} for a in anns[half:]])
+    if edit is not None:
+        edit(data)
+    dest.write_text(json.dumps(data))
+    n_points = sum(len(a["fixations"]) for a in anns)
+    return Path(img["file_name"]).stem, n_points, len({a["worker_id"] for a in anns})
+
+
+def test_two_images_entries_of_one_file_are_merged_with_a_warning(salicon_examples, tmp_path,
+                                                                  caplog):
+    """Before: the second entry replaced the first, whose fixations were lost silently."""
+    source = tmp_path / "split.json"
+    stem, n_points, n_observers = split_json(salicon_examples, source)
+    with caplog.at_level(logging.WARNING, logger="quickgaze"):
+        points, observers, declared = load_fixation_records(source, "salicon2015_json", [stem])
+    assert points[stem].shape == (n_points, 2)
+    assert len(observers[stem]) == n_points and len(set(observers[stem])) == n_observers
+    whole = tmp_path / "whole.json"
+    data = json.loads(source.read_text())
+    data["images"] = data["images"][:1]
+    data["annotations"] = [{**a, "image_id": 1} for a in data["annotations"]]
+    whole.write_text(json.dumps(data))
+    np.testing.assert_array_equal(points[stem],
+                                  load_fixation_records(whole, "salicon2015_json", [stem])[0][stem])
+    assert declared[stem] == (480, 640)
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{source}: 2 entries of 'images' for '{stem}' (ids 1, 2, with ")
+    assert warning.endswith("fixation rows): their fixations are merged")
+
+
+def test_two_images_entries_of_one_file_with_different_sizes_name_both(salicon_examples,
+                                                                       tmp_path):
+    def other_size(data):
+        data["images"][1]["height"] = 240
+
+    source = tmp_path / "split.json"
+    stem, _, _ = split_json(salicon_examples, source, other_size)
+    with pytest.raises(FixationFormatError) as err:
+        load_fixation_records(source, "salicon2015_json", [stem])
+    assert str(err.value) == (f"{source}: entries of 'images' for '{stem}' declare different "
+                              f"sizes (HxW): id 1 480x640, id 2 240x640")
+
+
+def test_an_annotation_of_an_unknown_image_id_names_the_file_and_the_id(salicon_examples,
+                                                                        tmp_path):
+    """Before: `... (KeyError: 999999)`."""
+    def stray(data):
+        data["annotations"].append({**data["annotations"][0], "id": 7, "image_id": 999999})
+
+    source = tmp_path / "stray.json"
+    stem, _, _ = split_json(salicon_examples, source, stray)
+    n = len(json.loads(source.read_text())["annotations"]) - 1
+    with pytest.raises(FixationFormatError) as err:
+        load_fixation_records(source, "salicon2015_json", [stem])
+    assert str(err.value) == (f"{source}: annotation {n} (id 7) has image_id 999999, which no "
+                              f"entry of 'images' has")
