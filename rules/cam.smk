@@ -17,7 +17,7 @@ for group, members in FORWARD_GROUPS.items():
             name:
                 f"cam_{group}_{batch}"
             input:
-                images=[image_path(i) for i in ids],
+                images=image_inputs(ids),
                 weights=weights_input(group),
                 params=cam_params,
             output:
@@ -34,6 +34,7 @@ for group, members in FORWARD_GROUPS.items():
             params:
                 **cam_group_params(members),
                 ids=ids,
+                image_files=[image_path(i) for i in ids],
                 device=config["device"],
                 forward_batch=config["forward_batch"],
                 loader_workers=config["loader_workers"],

@@ -96,6 +96,9 @@ wildcard_constraints:
 # dataset kind has is quickgaze.data.layout.DatasetLayout's to say).
 IMAGE_FILES = LAYOUT.image_files()
 IMAGE_IDS = list(IMAGE_FILES)
+# Images that Snakemake cannot take as inputs (a broken symbolic link, a future date);
+# still in the study, their jobs read them by path (quickgaze.data.layout.not_workflow_inputs).
+NOT_INPUTS = {} if LAYOUT.generated else datasets.not_workflow_inputs(IMAGE_FILES)
 
 
 def params_file(stage, params, name=None):
@@ -149,6 +152,12 @@ BATCHES = chunk_batches(IMAGE_IDS, config["batch_size"])
 
 def image_path(image):
     return str(IMAGE_FILES[image])
+
+
+def image_inputs(ids):
+    """The image files of ``ids`` that their batch rules take as inputs (all but
+    NOT_INPUTS); the jobs get every image's path as the param ``image_files``."""
+    return [image_path(i) for i in ids if i not in NOT_INPUTS]
 
 
 def official_map_path(image):

@@ -35,7 +35,7 @@ for batch, ids in BATCHES.items():
         name:
             f"ground_truth_{batch}"
         input:
-            images=[image_path(i) for i in ids],
+            images=image_inputs(ids),
             maps=[m for m in map(official_map_path, ids) if m],
             fixations=[f for f in [fixation_source()] if f],
             params=ground_truth_params,
@@ -50,6 +50,7 @@ for batch, ids in BATCHES.items():
         params:
             **GROUND_TRUTH_PARAMS,
             ids=ids,
+            image_files=[image_path(i) for i in ids],
             maps={i: official_map_path(i) for i in ids},
         script:
             "../workflow_scripts/ground_truth_batch.py"

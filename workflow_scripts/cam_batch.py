@@ -11,7 +11,7 @@ variants = {name: dict(block) for name, block in snakemake.params.variants.items
 cams = iter(map(Path, snakemake.output.cams))  # variant by variant, images in ids order
 cam_job(
     ids,
-    images=dict(zip(ids, map(Path, snakemake.input.images))),
+    images=dict(zip(ids, map(Path, snakemake.params.image_files))),
     outputs={name: dict(zip(ids, cams)) for name in variants},
     variants=variants,
     device=snakemake.params.device,

@@ -9,7 +9,7 @@ log_to_file(snakemake.log[0])
 ids = snakemake.params.ids
 ground_truth_job(
     ids,
-    images=dict(zip(ids, map(Path, snakemake.input.images))),
+    images=dict(zip(ids, map(Path, snakemake.params.image_files))),
     maps={i: Path(p) if p else None for i, p in snakemake.params.maps.items()},
     fixations=Path(snakemake.input.fixations[0]) if snakemake.input.fixations else None,
     fixation_format=snakemake.params.fixation_format,

@@ -31,7 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from quickgaze.cam.fpn import INPUT_SCALES, PRECISIONS, fpn_features, select_levels, to_tensor
+from quickgaze.cam.fpn import (
+    INPUT_SCALES,
+    PRECISIONS,
+    fpn_feature_groups,
+    select_levels,
+    to_tensor,
+)
 from quickgaze.cam.fused_levels import FusedLevels, grid_geometry
 from quickgaze.cam.pca import (
     NOT_CONVERGED,
@@ -148,9 +154,11 @@ def compute_variant_cams(model: nn.Module, images: list[np.ndarray] | list[torch
                          wanted: list[list[bool]] | None = None,
                          method: str = "auto") -> list[list[CamResult | None]]:
     """EigenCAMs of several variants of a batch of ``(H, W, 3)`` uint8 RGB images
-    from one forward.
+    from one forward of each image.
 
-    One forward of the transform and backbone + FPN for the whole batch (the
+    One forward of the transform and backbone + FPN per network input size in
+    the batch (:func:`quickgaze.cam.fpn.fpn_feature_groups`: no image is padded
+    to a neighbour's size, so each image's CAM is the one it gets alone; the
     variants must share ``input_scale``, ``precision`` and ``channels_last``:
     a ValueError otherwise), then each
     variant's fusion, PCA and sign policy per image on the shared features,
@@ -166,18 +174,18 @@ def compute_variant_cams(model: nn.Module, images: list[np.ndarray] | list[torch
                          f"channels_last; got {sorted(forwards)}")
     tensors = [to_tensor(im, device) for im in images]
     first = variants[0]
-    features, sizes, padded = fpn_features(model, tensors, first.input_scale, first.precision,
-                                           first.channels_last)
-    out: list[list[CamResult | None]] = []
-    # Many small operations per image: one thread is faster, and far faster on a
-    # loaded machine (0.3 s against 0.5-2 s per image at the finest grid on 2 cores).
-    with single_thread():
-        for v, settings in enumerate(variants):
-            levels, grid = select_levels(features, settings.levels, settings.grid)
-            out.append([
-                image_cam(OrderedDict((k, features[k][i]) for k in levels), grid, size, padded,
-                          settings, method) if wanted is None or wanted[v][i] else None
-                for i, size in enumerate(sizes)])
+    out: list[list[CamResult | None]] = [[None] * len(images) for _ in variants]
+    for idx, features, sizes, padded in fpn_feature_groups(
+            model, tensors, first.input_scale, first.precision, first.channels_last):
+        # Many small operations per image: one thread is faster, and far faster on a
+        # loaded machine (0.3 s against 0.5-2 s per image at the finest grid on 2 cores).
+        with single_thread():
+            for v, settings in enumerate(variants):
+                levels, grid = select_levels(features, settings.levels, settings.grid)
+                for j, k in enumerate(idx):
+                    if wanted is None or wanted[v][k]:
+                        out[v][k] = image_cam(OrderedDict((m, features[m][j]) for m in levels),
+                                              grid, sizes[j], padded, settings, method)
     return out
 
 
@@ -186,7 +194,7 @@ def image_cam(features: OrderedDict[str, torch.Tensor], grid: str, size: tuple[i
               ) -> CamResult:
     """The CAM of one image from its FPN levels (key -> ``(C_m, h_m, w_m)``, as the
     backbone returned them, the levels to fuse), fused on level ``grid``; ``size``
-    is the image in the network input, ``padded`` the padded batch.
+    is the image in the network input, ``padded`` the padded network input.
 
     Policy ``svd``: grad-cam's projection of the variant's matrix (as grad-cam
     builds it without ``crop_padding``, :func:`gradcam_projection`; the

@@ -80,7 +80,7 @@ def grid_geometry(shapes: dict[str, tuple[int, int]], grid: str, size: tuple[int
                   padded: tuple[int, int], crop_padding: bool) -> GridGeometry:
     """The :class:`GridGeometry` of levels of spatial sizes ``shapes`` (key ->
     ``(h_m, w_m)``, in fusion order) fused on level ``grid``; ``size`` is the
-    image in the network input, ``padded`` the padded batch.
+    image in the network input, ``padded`` the padded network input (the image's own, see :func:`quickgaze.cam.fpn.fpn_feature_groups`).
 
     Without ``crop_padding``, grad-cam's: every level resampled by
     ``F.interpolate`` to the grid, which is stretched over the image. With it,

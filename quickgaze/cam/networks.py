@@ -63,6 +63,19 @@ DETECTOR_TARGET_LAYERS: dict[str, str] = {
 }
 GRADIENT_FREE = ("scorecam", "ablationcam")
 
+# The FPN levels each detector's backbone returns, by key, finest first: what a variant's
+# ``levels`` and ``grid`` may name (checked when the config is read; tests/test_bad_files.py
+# checks this table against the built models).
+_RESNET_FPN = ("0", "1", "2", "3", "pool")
+FPN_LEVELS: dict[str, tuple[str, ...]] = {
+    "fasterrcnn_resnet50_fpn": _RESNET_FPN,
+    "fasterrcnn_resnet50_fpn_v2": _RESNET_FPN,
+    "fasterrcnn_mobilenet_v3_large_fpn": ("0", "1", "pool"),
+    "fasterrcnn_mobilenet_v3_large_320_fpn": ("0", "1", "pool"),
+    "retinanet_resnet50_fpn": ("0", "1", "2", "p6", "p7"),
+    "maskrcnn_resnet50_fpn": _RESNET_FPN,
+}
+
 MODELS = (*DETECTORS, *CLASSIFIERS)
 
 # quickgaze's own FPN EigenCAM engine (quickgaze.cam.eigencam), and grad-cam's methods by the

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from quickgaze.cam.networks import CLASSIFIERS, EIGENCAM, GRADCAM_METHODS, METHODS, MODELS
+from quickgaze.cam.networks import (
+    CLASSIFIERS,
+    EIGENCAM,
+    FPN_LEVELS,
+    GRADCAM_METHODS,
+    METHODS,
+    MODELS,
+)
+from quickgaze.cam.weights import local_weights
 from quickgaze.io.images import NATIVE_MAX_PIXELS
 
 # Keys of the grad-cam methods and classifiers, with their defaults when a variant leaves
@@ -32,8 +40,10 @@ def check_variant(name: str, variant: dict[str, Any], source: str = "config.yaml
     transform resizes the image, a classifier's input is ``input_size``), a
     ``target_layer`` with ``eigencam`` (which reads ``levels`` and ``grid``),
     or ``precision`` / ``channels_last`` other than the default with a grad-cam
-    method (grad-cam runs the network as it is, in fp32). ``source`` opens the
-    message (the file or function the variant came from)."""
+    method (grad-cam runs the network as it is, in fp32), ``levels`` or ``grid``
+    naming a level the detector's FPN does not have (:data:`FPN_LEVELS`), or a
+    local ``weights`` file that does not exist. ``source`` opens the message
+    (the file or function the variant came from)."""
     where = f"{source}: variant '{name}'"
     method = setting(variant, "method")
     if method not in METHODS:
@@ -55,10 +65,31 @@ def check_variant(name: str, variant: dict[str, Any], source: str = "config.yaml
                                or variant.get("channels_last", False)):
         raise ValueError(f"{where}: precision and channels_last apply to method 'eigencam' "
                          f"only; method '{method}' runs through grad-cam in fp32")
+    weights = local_weights(str(variant.get("weights", "coco")))
+    if weights is not None and not weights.is_file():
+        raise ValueError(f"{where}: weights: local state_dict file '{weights}' does not exist "
+                         f"(or is not a file); weights is coco, imagenet, none or a file path")
+    if method == EIGENCAM:
+        _check_fpn_keys(where, model, variant)
     if method != EIGENCAM and variant["input_scale"] != "detector":
         raise ValueError(f"{where}: method '{method}' runs the whole network at its own input "
                          "size (a detector's transform; a classifier's input_size): input_scale "
                          f"must be 'detector', not '{variant['input_scale']}'")
+
+
+def _check_fpn_keys(where: str, model: str, variant: dict[str, Any]) -> None:
+    """``levels`` and ``grid`` of an ``eigencam`` variant against the FPN of ``model``."""
+    keys = FPN_LEVELS[model]
+    levels = variant.get("levels", "all")
+    if levels != "all":
+        unknown = [str(v) for v in levels if str(v) not in keys]
+        if unknown:
+            raise ValueError(f"{where}: levels: {', '.join(repr(v) for v in unknown)} not FPN "
+                             f"level(s) of {model}; its levels: {', '.join(keys)} (or 'all')")
+    grid = str(variant.get("grid", "coarsest"))
+    if grid not in ("coarsest", "finest", *keys):
+        raise ValueError(f"{where}: grid: '{grid}' is not an FPN level of {model}; its levels: "
+                         f"{', '.join(keys)}, or coarsest / finest")
 
 
 def size_guard(variant: dict[str, Any]) -> tuple[int | None, str] | None:

@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from quickgaze.data.demo import DEMO_IMAGES, demo_ids
+from quickgaze.io.images import broken_link
 
 # Pillow formats registered for reading that cannot decode pixels here:
 # stubs that need an external handler (BUFR, GRIB, HDF5), Windows-only
@@ -217,3 +220,47 @@ def list_images(images_dir: str | os.PathLike) -> dict[str, Path]:
         raise FileNotFoundError(f"no .jpg, .png, .webp, .bmp, .tif or other image Pillow reads "
                                 f"in '{d}' (other files: {others[:20]})")
     return found
+
+
+def not_workflow_inputs(files: Mapping[str, Path], now: float | None = None) -> dict[str, str]:
+    """The files of ``files`` (image id -> path) that a Snakemake rule cannot take
+    as an input, by id, with why; one warning names them all.
+
+    - A symbolic link that does not resolve
+      (:func:`quickgaze.io.images.broken_link`): as an
+      input, Snakemake stops the whole run at DAG build (MissingInputException).
+      The jobs still get its path, so the image gets an error record naming
+      the file and every other image is processed.
+    - A file dated in the future (modification time after ``now``, by default
+      the time of this call): Snakemake fails every job that reads it (the
+      job's outputs, dated now, are older than an input: its clock-skew
+      check), and reruns them on every run. The jobs still read it, so it is
+      processed like any image (its records hold its content identity, which
+      decides when it is recomputed); ``touch <file>`` gives it the current
+      date and makes it an input again.
+
+    A path that does not exist and is no link (an image a rule will write,
+    such as the demo's) is an input.
+    """
+    now = time.time() if now is None else now
+    why: dict[str, str] = {}
+    for i, path in files.items():
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            link = broken_link(path)
+            if link:
+                why[i] = f"{link}: its image gets an error record; fix or remove the link"
+            continue
+        if mtime > now:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime))
+            why[i] = (f"dated in the future ({when}): processed, but not a Snakemake input "
+                      f"until its date has passed (its clock-skew check would fail every job "
+                      f"reading it); `touch {path}` fixes the date")
+    if why:
+        shown = [f"{files[i]}: {reason}" for i, reason in list(why.items())[:20]]
+        more = f"; and {len(why) - 20} more" if len(why) > 20 else ""
+        logging.getLogger("quickgaze").warning(
+            "%d image file(s) that Snakemake cannot take as inputs: %s%s", len(why),
+            "; ".join(shown), more)
+    return why

@@ -3,6 +3,7 @@ guard, and 8/16-bit map PNGs (written atomically, see :mod:`quickgaze.io.files`)
 
 from __future__ import annotations
 
+import errno
 import os
 
 import imageio.v3 as iio
@@ -14,6 +15,28 @@ from quickgaze.io.files import atomic_path
 
 class ImageReadError(ValueError):
     """An image or map file that cannot be decoded; the message names the file."""
+
+
+def broken_link(path: str | os.PathLike) -> str:
+    """Why ``path`` is a symbolic link that cannot be read through: a dangling
+    link (its target does not exist) or a loop; "" when it is no such link."""
+    try:
+        os.stat(path)
+        return ""
+    except OSError as err:
+        if not os.path.islink(path):
+            return ""
+        target = os.readlink(path)
+        if err.errno == errno.ELOOP:
+            return f"a symbolic link loop (-> '{target}')"
+        return f"a dangling symbolic link (its target '{target}' does not exist)"
+
+
+def _cannot(path: str | os.PathLike, what: str, err: Exception) -> str:
+    """The message of an image that cannot be read: a broken link says so."""
+    link = broken_link(path)
+    return f"{path}: cannot {what}: {link}" if link else \
+        f"{path}: cannot {what} ({type(err).__name__}: {err})"
 
 
 # EXIF tag 0x0112; values 5-8 turn the stored image by 90 degrees for display.
@@ -42,7 +65,7 @@ def image_orientation(path: str | os.PathLike) -> int:
         with Image.open(path) as im:
             return _orientation(im)
     except Exception as err:  # Pillow raises many types for bad files
-        raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
+        raise ImageReadError(_cannot(path, "read image header", err)) from err
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -66,7 +89,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
                 return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
             return np.array(im.convert("RGB"))  # a writable copy (torch.from_numpy)
     except Exception as err:  # Pillow raises many types for bad files
-        raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
+        raise ImageReadError(_cannot(path, "decode image", err)) from err
 
 
 def image_shape(path: str | os.PathLike) -> tuple[int, int]:
@@ -78,7 +101,7 @@ def image_shape(path: str | os.PathLike) -> tuple[int, int]:
                 return im.width, im.height
             return im.height, im.width
     except Exception as err:  # Pillow raises many types for bad files
-        raise ImageReadError(f"{path}: cannot read image header ({type(err).__name__}: {err})") from err
+        raise ImageReadError(_cannot(path, "read image header", err)) from err
 
 
 def native_size_guard(image: np.ndarray, path: str | os.PathLike, max_pixels: int | None,

@@ -48,11 +48,12 @@ class Stage:
 
 STAGES: dict[str, Stage] = {
     "demo_dataset": Stage(("data.demo",), ("n_images", "seed"), ("root",)),
-    "ground_truth": Stage(("pipeline.ground_truth",), ("fixation_format", "min_fixations"), ("ids", "maps")),
+    "ground_truth": Stage(("pipeline.ground_truth",), ("fixation_format", "min_fixations"),
+                          ("ids", "image_files", "maps")),
     # A variant block is the CAM's parameters (model, weights, input_scale, levels,
     # grid, sign policy, ...): all of it, whatever keys the schema grows.
     "cam": Stage(("pipeline.cam_job",), ("variants", "seed"),
-                 ("ids", "device", "forward_batch", "loader_workers")),
+                 ("ids", "image_files", "device", "forward_batch", "loader_workers")),
     "fixation_stats": Stage(("pipeline.fixation_stats_job",), ("ids", "centre_bias_sigma", "n_others", "seed")),
     "evaluation": Stage(("pipeline.evaluate",), ("sigma", "seed"), ("ids", "variant")),
     "baseline": Stage(("pipeline.baseline_job",), ("sigma", "seed", "baseline"), ("ids",)),

@@ -34,6 +34,7 @@ needs them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -62,7 +63,19 @@ def _coco_records(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
                                        dict[str, tuple[int, int]]]:
     """As :func:`_coco_points`, with each fixation's observer: the ``worker_id`` of
     its annotation as a string, ``(N,)``; None for an image with an annotation
-    without ``worker_id``."""
+    without ``worker_id``.
+
+    Choices: an annotation whose ``image_id`` no ``images`` entry has is a
+    FixationFormatError naming the file, the annotation and the id (the file
+    is inconsistent; nothing says which image it meant). Two or more
+    ``images`` entries of one image (the same file stem, as files joined from
+    parts leave) are merged: their fixations and observers are concatenated
+    in file order, with a warning naming the file, the image and the entries'
+    ids, since each entry's fixations are real and dropping any would
+    silently lose observers; entries of one image that declare different
+    sizes are a FixationFormatError naming both, since they cannot be the same
+    image.
+    """
     try:
         text = Path(path).read_text()
     except OSError as err:
@@ -74,25 +87,57 @@ def _coco_records(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
         images = {img["id"]: img for img in data["images"]}
         pts: dict[int, list] = {i: [] for i in images}
         who: dict[int, list | None] = {i: [] for i in images}
-        for ann in data["annotations"]:
+        for k, ann in enumerate(data["annotations"]):
             image_id = ann["image_id"]
+            if image_id not in images:
+                raise FixationFormatError(
+                    f"{path}: annotation {k} (id {ann.get('id', '?')}) has image_id "
+                    f"{image_id!r}, which no entry of 'images' has")
             pts[image_id].extend(ann["fixations"])
             n = len(np.asarray(ann["fixations"], dtype=np.float64).reshape(-1, 2))
             if who[image_id] is not None:
                 who[image_id] = (who[image_id] + [str(ann["worker_id"])] * n
                                  if "worker_id" in ann else None)
-        points, observers, shapes = {}, {}, {}
+        by_stem: dict[str, list[int]] = {}
         for image_id, img in images.items():
-            stem = Path(img["file_name"]).stem
-            points[stem] = np.asarray(pts[image_id], dtype=np.float64).reshape(-1, 2)
-            observers[stem] = (None if who[image_id] is None
-                               else np.asarray(who[image_id], dtype=str).reshape(-1))
-            shapes[stem] = (int(img["height"]), int(img["width"]))
+            by_stem.setdefault(Path(img["file_name"]).stem, []).append(image_id)
+        points, observers, shapes = {}, {}, {}
+        for stem, ids in by_stem.items():
+            sizes = {image_id: (int(images[image_id]["height"]), int(images[image_id]["width"]))
+                     for image_id in ids}
+            if len(set(sizes.values())) > 1:
+                raise FixationFormatError(
+                    f"{path}: entries of 'images' for '{stem}' declare different sizes (HxW): "
+                    + ", ".join(f"id {i} {h}x{w}" for i, (h, w) in sizes.items()))
+            if len(ids) > 1:
+                _warn_merged(path, stem, ids, [len(pts[i]) for i in ids])
+            points[stem] = np.asarray([q for i in ids for q in pts[i]],
+                                      dtype=np.float64).reshape(-1, 2)
+            observers[stem] = (None if any(who[i] is None for i in ids)
+                               else np.asarray([w for i in ids for w in who[i]],
+                                               dtype=str).reshape(-1))
+            shapes[stem] = sizes[ids[0]]
+    except FixationFormatError:
+        raise
     except (KeyError, TypeError, ValueError) as err:  # JSONDecodeError is a ValueError
         raise FixationFormatError(
             f"{path}: not a COCO-style fixation JSON with images/annotations/fixations "
             f"({type(err).__name__}: {err})") from err
     return points, observers, shapes
+
+
+_warned_merged: set[tuple[str, str]] = set()
+
+
+def _warn_merged(path: Path, stem: str, ids: list[int], counts: list[int]) -> None:
+    """One warning per process, file and image: entries of one image were merged."""
+    if (str(path), stem) in _warned_merged:
+        return
+    _warned_merged.add((str(path), stem))
+    logging.getLogger("quickgaze").warning(
+        "%s: %d entries of 'images' for '%s' (ids %s, with %s fixation rows): their "
+        "fixations are merged", path, len(ids), stem, ", ".join(map(str, ids)),
+        " + ".join(map(str, counts)))
 
 
 def finite_points(points: np.ndarray) -> tuple[np.ndarray, int]:
