@@ -89,6 +89,7 @@ rule gallery:
 rule compare:
     input:
         tables=scored_tables,
+        stats=fixation_stats_path(),
         params=params_file("compare", COMPARE_PARAMS),
     output:
         means=report(
@@ -197,6 +198,7 @@ rule deep_dive:
 rule methods:
     input:
         tables=scored_tables,
+        stats=fixation_stats_path(),
         params=params_file("methods", METHODS_PARAMS),
     output:
         report(

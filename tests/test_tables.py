@@ -256,9 +256,12 @@ def test_share_of_gap_places_each_variant_between_centre_bias_and_humans(tmp_pat
     assert set(per_image["name"]) == {"v"}
     share = pd.read_csv(tmp_path / "s.csv").set_index("metric")
     assert share.loc["cc_smooth", "n"] == 3
-    assert share.loc["cc_smooth", "mean"] == pytest.approx(0.5)
-    assert share.loc["cc_smooth", "share_of_means"] == pytest.approx(0.5)
+    assert share.loc["cc_smooth", "mean_of_shares"] == pytest.approx(0.5)
+    # headline: ratio of means (0 + 0.3 + 0.6) / (0.6 + 0.6 + 0.6), with its joint CI
+    assert share.loc["cc_smooth", "share"] == pytest.approx(0.5)
     assert share.loc["cc_smooth", "ci_low"] <= 0.5 <= share.loc["cc_smooth", "ci_high"]
+    assert (share.loc["cc_smooth", "mean_of_shares_ci_low"] <= 0.5
+            <= share.loc["cc_smooth", "mean_of_shares_ci_high"])
     # The humans equal the centre bias on an image: no share there.
     frames["v"].loc[3, "status"] = "ok"
     gap = tables.share_of_gap_images(frames, {"v": "variant", "centre_bias": "baseline",
@@ -298,3 +301,120 @@ def test_headline_table_orders_kinds_and_writes_markdown_and_latex():
     assert "\\caption{SALICON 5\\%}" in tex
     with pytest.raises(ValueError, match="form must be raw or smooth"):
         tables.headline_table(means, "smoothed")
+
+
+# --- aggregates one image cannot blow up; degenerate studies (issues 26.3, 29.5, 29.8) ---
+
+def _gap_frames(model, floor, ceiling):
+    ids = [f"im{k:02d}" for k in range(len(model))]
+    return {name: pd.DataFrame({"image": ids, "status": "ok", "cc_smooth": values})
+            for name, values in (("v", model), ("centre_bias", floor), ("humans", ceiling))}
+
+
+GAP_KINDS = {"v": "variant", "centre_bias": "baseline", "humans": "ceiling"}
+
+
+def test_headline_share_is_not_blown_up_by_one_image():
+    """Ten images with a centre-to-ceiling gap of 0.12-0.2, then an eleventh whose
+    ceiling exceeds the centre bias by 1e-3 (its own share: -80): the headline
+    share (ratio of means) moves by less than 10%, the mean of shares by over 300%."""
+    rng = np.random.default_rng(26)
+    floor = rng.uniform(0.65, 0.8, 10)
+    ceiling = floor + rng.uniform(0.12, 0.2, 10)
+    model = floor - rng.uniform(0.2, 0.5, 10)
+    before = tables.share_of_gap_table(
+        tables.share_of_gap_images(_gap_frames(model, floor, ceiling), GAP_KINDS), 500, 0)
+    gap_image = tables.share_of_gap_images(
+        _gap_frames([*model, 0.62], [*floor, 0.7], [*ceiling, 0.701]), GAP_KINDS)
+    assert gap_image["share"].iloc[-1] == pytest.approx(-80)
+    after = tables.share_of_gap_table(gap_image, 500, 0)
+    b, a = before.iloc[0], after.iloc[0]
+    assert a["n"] == b["n"] + 1 == 11
+    assert abs(a["share"] - b["share"]) < 0.1 * abs(b["share"])
+    assert abs(a["mean_of_shares"] - b["mean_of_shares"]) > 3 * abs(b["mean_of_shares"])
+    for row in (a, b):
+        assert row["ci_method"] == "bca" and row["ci_low"] < row["share"] < row["ci_high"]
+        assert row["share"] == pytest.approx(np.sum(gap_image["value"][:int(row["n"])]
+                                                    - gap_image["floor"][:int(row["n"])])
+                                             / np.sum(gap_image["ceiling"][:int(row["n"])]
+                                                      - gap_image["floor"][:int(row["n"])]))
+
+
+def test_comparison_of_a_constant_column_writes_every_table_and_figure(tmp_path):
+    """Three copies of one image: every metric constant over the images. The means
+    of [0.1] * 3 and [0.7] * 3 are an ulp off their values; the CIs are those
+    means, and the overview, paired and headline figures are drawn."""
+    from quickgaze.report import figures
+
+    paths = {}
+    for name, cc, kld in (("fast", 0.1, 1.3), ("other", 0.2, 1.1), ("centre_bias", 0.7, 0.9),
+                          ("humans", 0.9, 0.1)):
+        paths[name] = tmp_path / f"{name}.parquet"
+        pd.DataFrame({"image": ["a", "b", "c"], "status": "ok", "cc_smooth": [cc] * 3,
+                      "cc_raw": [cc] * 3, "kld_smooth": [kld] * 3}).to_parquet(paths[name])
+    out = tables.write_comparison(paths, ["centre_bias"], {"fast": "svd", "other": "svd"},
+                                  tmp_path / "m.csv", tmp_path / "p.csv", tmp_path / "f.csv",
+                                  n_boot=300, seed=0, ceilings=["humans"],
+                                  share_csv=tmp_path / "s.csv",
+                                  share_images_csv=tmp_path / "si.csv")
+    means = out["means"]
+    assert (means["ci_method"] == "point").all()
+    assert (means["ci_low"] == means["mean"]).all() and (means["ci_high"] == means["mean"]).all()
+    assert (out["paired"]["ci_low"] == out["paired"]["mean_diff"]).all()
+    assert (out["paired"]["better"] == "").all()  # three equal differences: p = 0.25
+    share = out["share"].set_index(["name", "metric"])
+    assert (share["ci_method"] == "point").all()
+    assert (share["share"] == share["ci_low"]).all() and (share["share"] == share["ci_high"]).all()
+    assert share.loc[("fast", "cc_smooth"), "share"] == pytest.approx((0.1 - 0.7) / (0.9 - 0.7))
+    figures.write_comparison_plots(out, "cc_smooth", tmp_path / "overview.png",
+                                   tmp_path / "paired.png")
+    figures.write_headline(tmp_path / "m.csv", "smooth", [tmp_path / "headline.png"],
+                           tmp_path / "headline.md", tmp_path / "headline.tex")
+    for name in ("overview.png", "paired.png", "headline.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    assert figures.error_bar(0.1, 0.1, 0.1 + 1e-17) == [[0.0], [pytest.approx(1e-17)]]
+    assert figures.error_bar(0.3, 0.30000000000000004, 0.4) == [[0.0], [pytest.approx(0.1)]]
+    assert figures.error_bar(0.3, np.nan, 0.4) is None
+
+
+def test_centre_bias_fit_says_when_it_cannot_be_held_out(tmp_path):
+    """One image with fixations: its centre bias is fitted on itself, and the
+    comparison tables and the methods page say so; with three images each is
+    held out (leave-one-out)."""
+    from quickgaze.report.methods_page import methods_page
+    from quickgaze.saliency.fixation_stats import fixation_stats
+
+    rng = np.random.default_rng(0)
+    points = {f"im{k}": (rng.integers(0, 40, size=(30, 2)), (40, 40)) for k in range(3)}
+    one = fixation_stats({"im0": points["im0"]}, None, "fit", 10, 0)
+    three = fixation_stats(points, None, "fit", 10, 0)
+    fixed = fixation_stats(points, None, 0.2, 10, 0)
+
+    def text(s):
+        return tables.centre_bias_fit(s.sigma_source, len(s.images), len(s.fold_sigma))
+
+    assert text(one) == ("not held out: 1 image with fixations, so the centre bias is "
+                         "fitted on the image it scores")
+    assert text(three) == ("held out: each image's width fitted without its fold "
+                           "(leave-one-out, 3 images with fixations)")
+    assert text(fixed).startswith("set in the config")
+    assert tables.centre_bias_fit("fixations", 40, 10).startswith("held out: each image's "
+                                                                  "width fitted without its "
+                                                                  "fold (10 seeded folds")
+    assert tables.centre_bias_fit("maps", 0, 0).startswith("not held out: no image has fixations")
+    with pytest.raises(ValueError, match="sigma_source 'guess'"):
+        tables.centre_bias_fit("guess", 1, 0)
+    paths = {}
+    for name, cc in (("fast", 0.3), ("centre_bias", 0.6), ("humans", 0.9)):
+        paths[name] = tmp_path / f"{name}.parquet"
+        pd.DataFrame({"image": ["im0"], "status": "ok", "cc_smooth": [cc]}).to_parquet(paths[name])
+    out = tables.write_comparison(paths, ["centre_bias"], {"fast": "svd"}, tmp_path / "m.csv",
+                                  tmp_path / "p.csv", tmp_path / "f.csv", n_boot=300, seed=0,
+                                  ceilings=["humans"], share_csv=tmp_path / "s.csv",
+                                  centre_bias_fit=text(one))
+    for csv in ("m.csv", "p.csv", "s.csv"):
+        assert set(pd.read_csv(tmp_path / csv)["centre_bias_fit"]) == {text(one)}
+    assert (out["paired"]["better"].fillna("") == "").all()  # one image: no winner
+    page = methods_page({n: pd.read_parquet(p) for n, p in paths.items()}, {"kind": "folder"},
+                        {}, {"sigma": 19}, {"metric": "cc_smooth"}, centre_bias=text(one))
+    assert f"<p>centre bias: {text(one)}</p>" in page

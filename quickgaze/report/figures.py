@@ -271,6 +271,21 @@ def deciles_plot(deciles: pd.DataFrame, metric: str, title: str = "") -> Figure:
     return fig
 
 
+def error_bar(mean: float, low: float, high: float) -> list[list[float]] | None:
+    """``xerr`` of one point for ``Axes.errorbar``: ``[[mean - low], [high - mean]]``,
+    each clipped at 0, or None (no bar) when a bound is not finite.
+
+    Choice: clip, because matplotlib refuses a negative error bar, and a
+    bound can sit an ulp beside the mean it brackets (a constant column's
+    mean is not exactly its value; a BCa bound of near-equal values is
+    rounded); a bound on the wrong side of the mean by more than rounding
+    would still draw, as a bar of length 0, not crash the report.
+    """
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return [[max(0.0, float(mean - low))], [max(0.0, float(high - mean))]]
+
+
 #: Marker and colour of each kind of scored name in the comparison plots.
 KIND_STYLE = {"variant": ("o", "tab:blue"), "baseline": ("s", "grey"),
               "ceiling": ("D", "tab:green")}
@@ -294,7 +309,7 @@ def overview_plot(means: pd.DataFrame, flips: pd.DataFrame, title: str = "") -> 
             if not np.isfinite(r["mean"]):
                 continue
             fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
-            ax.errorbar(r["mean"], yi, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
+            ax.errorbar(r["mean"], yi, xerr=error_bar(r["mean"], r["ci_low"], r["ci_high"]),
                         fmt=fmt, color=colour, capsize=3)
         ax.axvline(0, color="grey", lw=0.6, ls=":")
         ax.set_yticks(y, names, fontsize=8)
@@ -341,10 +356,8 @@ def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") ->
                             va="center", color="grey")
                 continue
             fmt, colour = KIND_STYLE.get(r["kind"], KIND_STYLE["variant"])
-            low, high = r[f"{m}_ci_low"], r[f"{m}_ci_high"]
-            err = ([[r[m] - low], [high - r[m]]] if np.isfinite(low) and np.isfinite(high)
-                   else None)
-            ax.errorbar(r[m], yi, xerr=err, fmt=fmt, color=colour, capsize=3)
+            ax.errorbar(r[m], yi, xerr=error_bar(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]),
+                        fmt=fmt, color=colour, capsize=3)
         for ref, style in ((GAP_FLOOR, ":"), (GAP_CEILING, "--")):
             row = table[table["name"] == ref]
             if len(row) and np.isfinite(row[m].iloc[0]):
@@ -389,9 +402,10 @@ BETTER_COLOURS = {"a": "tab:green", "b": "tab:red", "": "tab:grey"}
 
 def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
     """Forest plot of the paired per-image differences ``a - b`` of ``metric``:
-    mean with bootstrap CI per pair, green where the CI says a is better, red
-    where b is (the metric's direction decides which side of 0 is better),
-    annotated with the Holm-adjusted Wilcoxon p-value and the rank-biserial r."""
+    mean with bootstrap CI per pair, coloured by the table's ``better``
+    (the multiplicity-adjusted decision, :func:`quickgaze.report.stats.paired_table`):
+    green where a is better, red where b is, grey without a decision; annotated
+    with the Holm-adjusted Wilcoxon p-value and the rank-biserial r."""
     p = paired[paired["metric"] == metric].reset_index(drop=True)
     fig = Figure(figsize=(8, max(2.4, 0.4 * len(p) + 1.6)), layout="constrained")
     ax = fig.subplots()
@@ -400,10 +414,11 @@ def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
         if not np.isfinite(r.mean_diff):
             continue
         better = r.better if isinstance(r.better, str) else ""
-        ax.errorbar(r.mean_diff, yi, xerr=[[r.mean_diff - r.ci_low], [r.ci_high - r.mean_diff]],
+        ax.errorbar(r.mean_diff, yi, xerr=error_bar(r.mean_diff, r.ci_low, r.ci_high),
                     fmt="o", color=BETTER_COLOURS[better], capsize=3)
+        right = r.ci_high if np.isfinite(r.ci_high) else r.mean_diff
         ax.annotate(f"p_holm={r.p_holm:.2g}, r={r.rank_biserial:+.2f}, n={r.n_pairs}"
-                    if np.isfinite(r.p_value) else f"n={r.n_pairs}", (r.ci_high, yi),
+                    if np.isfinite(r.p_value) else f"n={r.n_pairs}", (right, yi),
                     xytext=(5, 0), textcoords="offset points", va="center", fontsize=7)
     if p.empty:  # one variant and no baseline: nothing to pair, say so instead of blank axes
         ax.text(0.5, 0.5, f"no pair to compare on {metric}: needs two or more variants or "
@@ -413,11 +428,14 @@ def paired_plot(paired: pd.DataFrame, metric: str) -> Figure:
     ax.invert_yaxis()
     ax.margins(x=0.25)
     favours_a = "right" if better_direction(metric) > 0 else "left"
+    decision = (str(p["decided_by"].dropna().iloc[0]) if "decided_by" in p
+                and p["decided_by"].notna().any() else "p_holm < 0.05")
     ax.set_xlabel(f"mean paired difference a - b of {metric}, 95% bootstrap CI "
                   f"({better_phrase(metric)}: {favours_a} of 0 favours a)\n"
-                  "green: a better, red: b better, grey: CI holds 0\n"
-                  "p_holm: Wilcoxon signed-rank p, Holm-adjusted over the pairs; "
-                  "r: rank-biserial, + favours a",
+                  f"colour: {decision} (green: a better, red: b better, grey: no "
+                  "decision); the CI is unadjusted\n"
+                  "p_holm: Wilcoxon signed-rank p, Holm-adjusted within the family "
+                  "(pairs with a variant, or of references); r: rank-biserial, + favours a",
                   fontsize=8)
     ax.set_title(f"Paired per-image differences of {metric}")
     return fig

@@ -73,13 +73,16 @@ def _settings(values: Mapping[str, Any]) -> pd.DataFrame:
 def methods_page(tables: Mapping[str, pd.DataFrame], dataset: Mapping[str, Any],
                  variants: Mapping[str, Mapping[str, Any]], evaluation: Mapping[str, Any],
                  ranking: Mapping[str, Any], categories: str = "",
-                 today: datetime.date | None = None) -> str:
+                 today: datetime.date | None = None, centre_bias: str = "") -> str:
     """The methods page as HTML. ``tables``: the per-image table of every variant and
     baseline by name (:func:`quickgaze.report.tables.metrics_table`); ``dataset``,
     ``variants`` (with their defaults applied), ``evaluation`` and ``ranking``:
     the study's config sections; ``categories``: where the per-category
     analysis's annotations come from, or ``not available (<reason>)``, shown
-    as "categories: ..." (empty: no such line). ``today`` (default: the UTC
+    as "categories: ..." (empty: no such line); ``centre_bias``: how each
+    image's centre bias was fitted
+    (:func:`quickgaze.report.tables.centre_bias_fit`), shown under Evaluation
+    as "centre bias: ..." (empty: no such line). ``today`` (default: the UTC
     date) is the page's date."""
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
     params = pd.DataFrame({name: {k: str(v) for k, v in block.items()}
@@ -95,6 +98,7 @@ def methods_page(tables: Mapping[str, pd.DataFrame], dataset: Mapping[str, Any],
         ("<h2>Variants</h2><p>CAM parameters of every variant (its config block over "
         "<code>cam_defaults</code>).</p>"), _table(params, index=True),
         "<h2>Evaluation</h2>", _table(_settings(evaluation)),
+        (f"<p>centre bias: {html.escape(centre_bias)}</p>" if centre_bias else ""),
         "<h2>Ranking and statistics</h2>", _table(_settings(ranking)),
         ("<h2>Metrics</h2><p>Each metric is computed on the raw CAM (<code>_raw</code>) and "
         "on the smoothed map (<code>_smooth</code>) at ground-truth size.</p>"),

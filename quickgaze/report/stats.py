@@ -63,8 +63,11 @@ def bootstrap_mean_ci_method(values: Sequence[float] | np.ndarray, n_boot: int =
     Rule, by the number n of finite values:
 
     - n = 0: ``(nan, nan)``, method ``"none"``;
-    - every value equal (n = 1 included): ``(x, x)``, method ``"point"``
-      (no spread to resample; the interval is the value itself);
+    - every value equal (n = 1 included): ``(m, m)`` with ``m`` the mean
+      ``x.mean()``, method ``"point"`` (no spread to resample; the interval
+      is the mean itself, exactly: ``x.mean()`` of n equal values can differ
+      from each of them by an ulp, and a bound beside the mean would draw as
+      a negative error bar);
     - 2 <= n < :data:`BCA_MAX_N`: method ``"bca"``, the bias-corrected and
       accelerated interval (Efron 1987; :func:`scipy.stats.bootstrap`,
       ``method="BCa"``) at the :func:`expanded_level`. Plain BCa and the
@@ -87,7 +90,8 @@ def bootstrap_mean_ci_method(values: Sequence[float] | np.ndarray, n_boot: int =
     if len(x) == 0:
         return float("nan"), float("nan"), "none"
     if x.min() == x.max():
-        return float(x[0]), float(x[0]), "point"
+        m = float(x.mean())
+        return m, m, "point"
     rng = np.random.default_rng(seed)
     if len(x) >= BCA_MAX_N:
         alpha = (1 - level) / 2
@@ -113,6 +117,85 @@ def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, n_boot: int = 2000,
     :data:`BCA_MAX_N` values, percentile from it on)."""
     low, high, _ = bootstrap_mean_ci_method(values, n_boot, level, seed)
     return low, high
+
+
+def ratio_of_means(numerator: Sequence[float] | np.ndarray,
+                   denominator: Sequence[float] | np.ndarray) -> float:
+    """``sum(numerator) / sum(denominator)`` over the pairs where both are finite
+    (equal to the ratio of their means); NaN without a pair or when the
+    denominator sums to 0."""
+    num, den = _finite_pairs(numerator, denominator)
+    total = den.sum()
+    return float(num.sum() / total) if len(den) and total != 0 else float("nan")
+
+
+def _finite_pairs(a: Sequence[float] | np.ndarray,
+                  b: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired arrays differ in shape: {a.shape} vs {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, axis: int = -1) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num.sum(axis=axis) / den.sum(axis=axis)
+
+
+def bootstrap_ratio_ci_method(numerator: Sequence[float] | np.ndarray,
+                              denominator: Sequence[float] | np.ndarray, n_boot: int = 2000,
+                              level: float = 0.95, seed: int = 0) -> tuple[float, float, str]:
+    """Joint paired bootstrap confidence interval of :func:`ratio_of_means` and
+    the method that made it.
+
+    The items (images) are resampled with replacement, and each resample
+    takes numerator and denominator of the same items together, so their
+    correlation is kept (a ratio of two independent resamples would not be
+    the ratio's sampling distribution). Pairs where either value is not
+    finite are dropped. The rule is :func:`bootstrap_mean_ci_method`'s, by
+    the number n of pairs: ``"none"`` (NaN) without a pair; ``"point"``
+    (the ratio itself) when every numerator and every denominator is equal,
+    n = 1 included; ``"bca"`` (scipy's paired BCa at the
+    :func:`expanded_level`; Choice: the mean's small-sample expansion, a
+    ratio of means being a smooth function of two means) below
+    :data:`BCA_MAX_N` pairs, with the percentile interval at that level
+    should a bound be non-finite; ``"percentile"`` from it on. A resample
+    whose denominator sums to 0 gives a non-finite ratio, which counts as
+    such in the quantiles.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"confidence level must be in (0, 1), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    num, den = _finite_pairs(numerator, denominator)
+    if len(num) == 0:
+        return float("nan"), float("nan"), "none"
+    if num.min() == num.max() and den.min() == den.max():
+        r = ratio_of_means(num, den)
+        return r, r, "point"
+    rng = np.random.default_rng(seed)
+    if len(num) >= BCA_MAX_N:
+        alpha = (1 - level) / 2
+        ratios = np.empty(n_boot)
+        chunk = max(1, 10_000_000 // len(num))
+        for start in range(0, n_boot, chunk):
+            stop = min(n_boot, start + chunk)
+            idx = rng.integers(0, len(num), size=(stop - start, len(num)))
+            ratios[start:stop] = _ratio(num[idx], den[idx], axis=1)
+        low, high = np.quantile(ratios, [alpha, 1 - alpha])
+        return float(low), float(high), "percentile"
+    wide = expanded_level(level, len(num))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", sstats.DegenerateDataWarning)
+        res = sstats.bootstrap((num, den), _ratio, paired=True, n_resamples=n_boot,
+                               vectorized=True, confidence_level=wide, method="BCa", rng=rng)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        alpha = (1 - wide) / 2
+        low, high = np.quantile(res.bootstrap_distribution, [alpha, 1 - alpha])
+    return float(low), float(high), "bca"
 
 
 def summarise(values: Sequence[float] | np.ndarray, n_boot: int = 2000, level: float = 0.95,
@@ -193,9 +276,6 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: f
     - ``n_pairs``; ``mean_diff`` (mean of d) with its bootstrap CI
       ``ci_low``, ``ci_high`` and ``ci_method`` (:func:`bootstrap_mean_ci_method`);
       ``median_diff``;
-    - ``better``: ``"a"`` when the CI lies wholly on a's better side
-      (``direction * d > 0``), ``"b"`` when wholly on b's, ``""`` when it
-      holds 0;
     - ``share_a_better`` and ``share_b_better``: fractions of pairs with
       ``direction * d > 0`` and ``< 0`` (ties count for neither);
     - ``rank_biserial``: :func:`rank_biserial` of ``direction * d``, so
@@ -204,6 +284,10 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: f
       zero differences dropped, Wilcoxon 1945, via :func:`scipy.stats.wilcoxon`;
       the statistic is the smaller of the two rank sums). The p-value is NaN
       without a non-zero difference.
+
+    No decision: which of a and b is better is decided over a family of
+    pairs from the adjusted p-values (:func:`better_side`,
+    :func:`paired_table`), never from this unadjusted CI.
     """
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction}")
@@ -215,15 +299,9 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, level: f
     d = a[keep] - b[keep]
     low, high, method = bootstrap_mean_ci_method(d, n_boot, level, seed)
     gain = direction * d
-    if direction * low > 0 and direction * high > 0:
-        better = "a"
-    elif direction * low < 0 and direction * high < 0:
-        better = "b"
-    else:
-        better = ""
     out = {"n_pairs": len(d), "mean_diff": float(d.mean()) if len(d) else np.nan,
            "ci_low": low, "ci_high": high, "ci_method": method,
-           "median_diff": float(np.median(d)) if len(d) else np.nan, "better": better,
+           "median_diff": float(np.median(d)) if len(d) else np.nan,
            "share_a_better": float((gain > 0).mean()) if len(d) else np.nan,
            "share_b_better": float((gain < 0).mean()) if len(d) else np.nan,
            "rank_biserial": rank_biserial(gain), "wilcoxon_stat": np.nan, "p_value": np.nan}
@@ -284,37 +362,100 @@ def aligned_scores(tables: Mapping[str, pd.DataFrame], metric: str) -> pd.DataFr
     return pd.DataFrame(cols).sort_index()
 
 
-PAIRED_COLUMNS = ["metric", "direction", "a", "b", "n_pairs", "mean_diff", "ci_low", "ci_high",
-                  "ci_method", "median_diff", "better", "share_a_better", "share_b_better",
-                  "rank_biserial", "wilcoxon_stat", "p_value", "p_holm", "q_bh"]
+#: Fewer paired images than this declare no winner, whatever a test says.
+MIN_PAIRS_TO_DECIDE = 2
+#: Multiplicity adjustments of :func:`paired_table`: name -> its column.
+ADJUSTED_COLUMNS = {"holm": "p_holm", "bh": "q_bh"}
+#: The two families of :func:`paired_table`.
+STUDY_FAMILY, REFERENCE_FAMILY = "variants", "references"
+
+
+def better_side(p_adjusted: float, rank_biserial_r: float, n_pairs: int,
+                alpha: float = 0.05) -> str:
+    """The decision of a paired comparison from its multiplicity-adjusted p-value.
+
+    ``"a"`` when ``p_adjusted < alpha`` and the signed-rank test's direction,
+    the sign of :func:`rank_biserial` (oriented so that + favours a), favours
+    a; ``"b"`` when it favours b; ``""`` (no decision) otherwise: an adjusted
+    p at or above ``alpha``, a NaN p (no non-zero difference), a zero r, or
+    fewer than :data:`MIN_PAIRS_TO_DECIDE` pairs (one image declares no
+    winner: with n = 1 there is no spread to test against). Choice: the
+    side comes from the test that decided (the signed ranks), not from the
+    mean difference, which can lie on the other side of 0.
+    """
+    if n_pairs < MIN_PAIRS_TO_DECIDE or not np.isfinite(p_adjusted) or p_adjusted >= alpha:
+        return ""
+    if not np.isfinite(rank_biserial_r) or rank_biserial_r == 0:
+        return ""
+    return "a" if rank_biserial_r > 0 else "b"
+
+
+PAIRED_COLUMNS = ["metric", "direction", "a", "b", "family", "n_pairs", "mean_diff", "ci_low",
+                  "ci_high", "ci_method", "median_diff", "better", "share_a_better",
+                  "share_b_better", "rank_biserial", "wilcoxon_stat", "p_value", "p_holm",
+                  "q_bh", "decided_by"]
+
+
+def pair_family(a: str, b: str, kinds: Mapping[str, str] | None) -> str:
+    """:data:`STUDY_FAMILY` when ``a`` or ``b`` is a variant (every name is one
+    when ``kinds`` is None), else :data:`REFERENCE_FAMILY` (two baselines or
+    ceilings: a reference contrast the study reports but is not about)."""
+    if kinds is None or "variant" in (kinds.get(a, "variant"), kinds.get(b, "variant")):
+        return STUDY_FAMILY
+    return REFERENCE_FAMILY
 
 
 def paired_table(tables: Mapping[str, pd.DataFrame], metrics: Sequence[str], n_boot: int = 2000,
-                 level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+                 level: float = 0.95, seed: int = 0, kinds: Mapping[str, str] | None = None,
+                 adjust: str = "holm") -> pd.DataFrame:
     """Paired differences of every metric column for every pair (a, b) of names,
     in the order given (a before b), on the images both scored. See
     :func:`paired_difference`; ``direction`` is the column's
     :func:`quickgaze.saliency.metrics.better_direction` (an unknown metric is a
     ValueError). A pair is skipped for a metric that one of its two tables lacks.
 
-    Multiple comparisons: a family is every pair tested on one metric column
-    (e.g. all pairs on ``cc_smooth``); ``p_holm`` (:func:`holm`) and ``q_bh``
-    (:func:`benjamini_hochberg`) adjust ``p_value`` within its family. Each
-    metric column is its own question, so families do not span columns.
+    Multiple comparisons: a family is one metric column and one kind of pair
+    (:func:`pair_family`, column ``family``): ``variants``, every pair that
+    involves a variant (``kinds``: name -> ``variant``, ``baseline`` or
+    ``ceiling``; None: every name is a variant), the contrasts a study is
+    about; ``references``, the pairs of two baselines or ceilings, reported
+    and adjusted among themselves so that they do not dilute the study's
+    family. Each metric column is its own question, so families do not span
+    columns (the ceilings' ``_raw`` and ``_smooth`` scores are the same, and a
+    pair of two ceilings is in no ``variants`` family). ``p_holm``
+    (:func:`holm`) and ``q_bh`` (:func:`benjamini_hochberg`) adjust
+    ``p_value`` within its family.
+
+    Decision: ``better`` is :func:`better_side` of the ``adjust`` column
+    (``holm``: ``p_holm``, the default, family-wise error rate; ``bh``:
+    ``q_bh``, false discovery rate) at ``alpha = 1 - level``; ``decided_by``
+    says which, e.g. ``p_holm < 0.05``. The bootstrap CI of the mean
+    difference is unadjusted and decides nothing.
     """
+    if adjust not in ADJUSTED_COLUMNS:
+        raise ValueError(f"paired comparisons: adjust must be one of "
+                         f"{', '.join(ADJUSTED_COLUMNS)}, got '{adjust}'")
+    alpha = round(1 - level, 12)  # 1 - 0.95 is 0.05000000000000004 in floats
+    decided_by = f"{ADJUSTED_COLUMNS[adjust]} < {alpha:.2g}"
     rows = []
     for metric in metrics:
         direction = better_direction(metric)
         scores = aligned_scores(tables, metric)
-        family = []
+        column = []
         for a, b in itertools.combinations(tables, 2):
             if metric not in tables[a].columns or metric not in tables[b].columns:
                 continue
             res = paired_difference(scores[a].to_numpy(), scores[b].to_numpy(), n_boot, level,
                                     seed, direction)
-            family.append({"metric": metric, "direction": direction, "a": a, "b": b, **res})
-        p = [r["p_value"] for r in family]
-        for r, ph, qb in zip(family, holm(p), benjamini_hochberg(p)):
-            r["p_holm"], r["q_bh"] = float(ph), float(qb)
-        rows += family
+            column.append({"metric": metric, "direction": direction, "a": a, "b": b,
+                           "family": pair_family(a, b, kinds), **res})
+        for family in (STUDY_FAMILY, REFERENCE_FAMILY):
+            members = [r for r in column if r["family"] == family]
+            p = [r["p_value"] for r in members]
+            for r, ph, qb in zip(members, holm(p), benjamini_hochberg(p)):
+                r["p_holm"], r["q_bh"] = float(ph), float(qb)
+                r["better"] = better_side(r[ADJUSTED_COLUMNS[adjust]], r["rank_biserial"],
+                                          r["n_pairs"], alpha)
+                r["decided_by"] = decided_by
+        rows += column
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)

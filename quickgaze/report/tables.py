@@ -318,11 +318,36 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     return out
 
 
+def centre_bias_fit(sigma_source: str, n_with_fixations: int, n_folds: int) -> str:
+    """How each image's centre-bias width was obtained, in one line for the
+    comparison tables and the methods page, from a
+    :class:`~quickgaze.saliency.fixation_stats.FixationStats`' ``sigma_source``,
+    number of ``images`` (those with fixations) and of rows of ``fold_sigma``
+    (held-out fits; 0 when there were none). It starts with ``held out``,
+    ``not held out`` (the width was fitted on the images it scores: a single
+    image with fixations leaves nothing to hold out, and without fixations
+    every map is used) or ``set in the config``."""
+    if sigma_source == "config":
+        return "set in the config (evaluation.centre_bias_sigma), not fitted"
+    if sigma_source == "maps":
+        return ("not held out: no image has fixations, so the width is fitted on every "
+                "image's ground-truth map, the scored image's included")
+    if sigma_source != "fixations":
+        raise ValueError(f"centre bias: unknown sigma_source '{sigma_source}'")
+    if n_folds == 0:
+        return (f"not held out: {n_with_fixations} image with fixations, so the centre bias "
+                "is fitted on the image it scores")
+    how = "leave-one-out" if n_folds == n_with_fixations else f"{n_folds} seeded folds"
+    return (f"held out: each image's width fitted without its fold ({how}, "
+            f"{n_with_fixations} images with fixations)")
+
+
 #: The references of the share of the gap: the baseline and the human ceiling.
 GAP_FLOOR, GAP_CEILING = "centre_bias", "humans"
 SHARE_IMAGE_COLUMNS = ["name", "metric", "image", "value", "floor", "ceiling", "share"]
-SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "mean", "ci_low", "ci_high",
-                 "ci_method", "median", "share_of_means"]
+SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "share", "ci_low", "ci_high",
+                 "ci_method", "mean_of_shares", "mean_of_shares_ci_low", "mean_of_shares_ci_high",
+                 "mean_of_shares_ci_method", "median_of_shares", "n_shares"]
 
 
 def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -363,23 +388,36 @@ def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, 
 
 def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
                        floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
-    """Per variant and metric, the mean of the per-image shares of the gap
-    (:func:`share_of_gap_images`) with its bootstrap CI
-    (:func:`quickgaze.report.stats.summarise`), their median, and ``share_of_means``,
-    ``(mean model - mean floor) / (mean ceiling - mean floor)`` over the same
-    images. Choice: both, because a per-image share explodes where the
-    ceiling is barely above the centre bias, which moves the mean of shares
-    but not the share of means (nor the median). Columns :data:`SHARE_COLUMNS`."""
+    """Per variant and metric, its share of the gap over the images of
+    :func:`share_of_gap_images` (every image the three scored).
+
+    The headline, ``share``, is the ratio of means,
+    ``sum_i (model_i - floor_i) / sum_i (ceiling_i - floor_i)``
+    (:func:`quickgaze.report.stats.ratio_of_means`), with ``ci_low``,
+    ``ci_high``, ``ci_method`` the joint paired bootstrap CI
+    (:func:`quickgaze.report.stats.bootstrap_ratio_ci_method`: the images
+    are resampled together for numerator and denominator). Secondary: the
+    mean of the per-image shares (``mean_of_shares`` with its bootstrap CI,
+    :func:`quickgaze.report.stats.summarise`), their median and ``n_shares``,
+    the images with a finite share (the ceiling differs from the floor).
+    Choice: the ratio of means leads because a per-image share explodes where
+    the ceiling is barely above the centre bias (on the real examples one
+    image with a gap of 0.016 and a share of -78.6 carried 67% of the summed
+    |share|); such an image moves the mean of shares, not the ratio, whose
+    denominator it hardly changes. Columns :data:`SHARE_COLUMNS`."""
     rows = []
     for (name, metric), g in per_image.groupby(["name", "metric"], sort=False):
         s = stats.summarise(g["share"], n_boot=n_boot, seed=seed)
-        gap = g["ceiling"].mean() - g["floor"].mean()
+        num = (g["value"] - g["floor"]).to_numpy(dtype=float)
+        den = (g["ceiling"] - g["floor"]).to_numpy(dtype=float)
+        low, high, method = stats.bootstrap_ratio_ci_method(num, den, n_boot=n_boot, seed=seed)
         rows.append({"name": name, "metric": metric, "floor": floor, "ceiling": ceiling,
-                     "n": s["n"], "mean": s["mean"], "ci_low": s["ci_low"],
-                     "ci_high": s["ci_high"], "ci_method": s["ci_method"],
-                     "median": s["median"],
-                     "share_of_means": float((g["value"].mean() - g["floor"].mean()) / gap)
-                     if len(g) and gap != 0 else np.nan})
+                     "n": len(g), "share": stats.ratio_of_means(num, den), "ci_low": low,
+                     "ci_high": high, "ci_method": method, "mean_of_shares": s["mean"],
+                     "mean_of_shares_ci_low": s["ci_low"],
+                     "mean_of_shares_ci_high": s["ci_high"],
+                     "mean_of_shares_ci_method": s["ci_method"],
+                     "median_of_shares": s["median"], "n_shares": s["n"]})
     return pd.DataFrame(rows, columns=SHARE_COLUMNS)
 
 
@@ -483,29 +521,35 @@ def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: It
                      policies: Mapping[str, str], means_csv: str, paired_csv: str,
                      flips_csv: str, n_boot: int, seed: int,
                      ceilings: Iterable[str] = (), share_csv: str | None = None,
-                     share_images_csv: str | None = None) -> dict[str, pd.DataFrame]:
+                     share_images_csv: str | None = None,
+                     centre_bias_fit: str = "") -> dict[str, pd.DataFrame]:
     """Compare variants, baselines and the human ceilings on every metric present:
     means with bootstrap CIs, paired per-image differences of every pair
-    (:func:`quickgaze.report.stats.paired_table`), the sign-flip shares and each
-    variant's share of the gap between the centre bias and the human ceiling
-    (:func:`share_of_gap_table`, per image :func:`share_of_gap_images`).
+    (:func:`quickgaze.report.stats.paired_table`, families by kind), the sign-flip
+    shares and each variant's share of the gap between the centre bias and the
+    human ceiling (:func:`share_of_gap_table`, per image :func:`share_of_gap_images`).
     Writes the CSVs given and returns the tables (keys ``means``, ``paired``,
     ``flips``, ``share``, ``share_images``). ``kind`` is ``variant``,
-    ``baseline`` or ``ceiling``."""
+    ``baseline`` or ``ceiling``. ``centre_bias_fit``
+    (:attr:`quickgaze.saliency.fixation_stats.FixationStats.centre_bias_fit`:
+    whether each image's centre bias was fitted without it) is a column of
+    the means, paired and share tables, because the centre bias is a name in
+    them, the floor of the share and the reference of every information gain."""
     tables = read_tables(table_paths)
     baselines, ceilings = set(baselines), set(ceilings)
     kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
              for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
-    out = {"means": with_provenance(means_table(tables, kinds, n_boot, seed), "compare",
-                                    tables, by="name"),
-           "paired": with_provenance(stats.paired_table(tables, metrics, n_boot=n_boot,
-                                                        seed=seed), "compare", tables),
-           "flips": with_provenance(sign_flip_table(tables, kinds, policies), "compare",
-                                    tables, by="name"),
+    out = {"means": means_table(tables, kinds, n_boot, seed),
+           "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed, kinds=kinds),
+           "flips": sign_flip_table(tables, kinds, policies),
            "share_images": share_of_gap_images(tables, kinds)}
-    out["share"] = with_provenance(share_of_gap_table(out["share_images"], n_boot, seed),
-                                   "compare", tables, by="name")
+    out["share"] = share_of_gap_table(out["share_images"], n_boot, seed)
+    for key in ("means", "paired", "share"):
+        out[key] = out[key].assign(centre_bias_fit=centre_bias_fit)
+    for key in ("means", "flips", "share"):
+        out[key] = with_provenance(out[key], "compare", tables, by="name")
+    out["paired"] = with_provenance(out["paired"], "compare", tables)
     for key, path in (("share", share_csv), ("share_images", share_images_csv)):
         if path is not None:
             out[key].to_csv(path, index=False)
