@@ -32,6 +32,7 @@ from quickgaze.report.tables import (
     headline_latex,
     headline_markdown,
     headline_table,
+    ranked_order,
     read_tables,
     with_provenance,
 )
@@ -151,6 +152,22 @@ def gallery_name(group: str, rank: int, image: str) -> str:
     return f"{group}/{int(rank):05d}_{image}.jpg"
 
 
+def gallery_title(image: str, metric: str, value: float, variant: str, group: str,
+                  rank: int, n_ranked: int) -> str:
+    """A gallery figure's title: the image, its score, the variant, its group and its
+    rank among the ``n_ranked`` ranked images (1 = best by the metric's direction)."""
+    return (f"{image}   {metric} = {_fmt(value)}   "
+            f"({variant}, {group}, rank {int(rank)} of {int(n_ranked)})")
+
+
+def deep_dive_title(image: str, reference: str, rank: int, n_ranked: int, metric: str,
+                    best: str, best_value: float) -> str:
+    """A deep-dive figure's title: the image, its rank in the reference's bottom group
+    among the ``n_ranked`` ranked images (1 = best), and the best name on it."""
+    return (f"{image}   bottom of {reference} (rank {int(rank)} of {int(n_ranked)}) by "
+            f"{metric}; best: {best or 'none'} ({_fmt(best_value)})")
+
+
 def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.PathLike,
                   variant: str) -> list[Path]:
     """One :func:`gallery_figure` per ranked image, at ``outdir/<group>/<rank>_<image>.jpg``.
@@ -175,8 +192,7 @@ def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.P
                 f"EV {_fmt(row.get('explained_variance'))}{flip}"),
                f"smoothed CAM: {base} {_fmt(row.get(base + '_smooth'))}",
                f"ground truth ({row.get('map_source', '') or 'map'})"]
-        title = (f"{r.image}   {metric} = {_fmt(r.value)}   "
-                 f"({variant}, {r.group}, rank {r.rank} of {n_ranked})")
+        title = gallery_title(r.image, metric, r.value, variant, r.group, r.rank, n_ranked)
         fig = gallery_figure(panels["image"], panels["cam"], panels["smooth"], panels["truth"],
                              title, sub, untrained=is_untrained(row.get("weights_label")))
         path = outdir / gallery_name(r.group, r.rank, r.image)
@@ -216,9 +232,10 @@ def deep_dive_figure(image: np.ndarray, truth: np.ndarray, smooths: Mapping[str,
 
 
 def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], reference: str,
-                    metric: str, outdir: str | os.PathLike) -> list[Path]:
+                    metric: str, outdir: str | os.PathLike, n_ranked: int) -> list[Path]:
     """One :func:`deep_dive_figure` per row of ``dive`` (see
-    :func:`quickgaze.report.tables.deep_dive_table`) at ``outdir/<rank>_<image>.jpg``."""
+    :func:`quickgaze.report.tables.deep_dive_table`) at ``outdir/<rank>_<image>.jpg``;
+    ``n_ranked``: how many images of the reference rank (the titles' "of")."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     indexed = {name: t.set_index("image") for name, t in tables.items()}
@@ -234,8 +251,8 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
                 m = read_map(t.loc[r.image, "smooth_path"])
                 smooths[name] = m if m.shape == image.shape[:2] else None
         scores = {name: by_image.loc[r.image, name] for name in indexed}
-        title = (f"{r.image}   bottom of {reference} (rank {r.rank}) by {metric};"
-                 f" best: {r.best or 'none'} ({_fmt(r.best_value)})")
+        title = deep_dive_title(r.image, reference, r.rank, n_ranked, metric, r.best,
+                                r.best_value)
         untrained = any(is_untrained(t.loc[r.image, "weights_label"]) for t in indexed.values()
                         if r.image in t.index and "weights_label" in t.columns)
         fig = deep_dive_figure(image, truth, smooths, scores, r.best, title,
@@ -445,7 +462,8 @@ def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], refere
     tables = read_tables(table_paths)
     dive = deep_dive_table(tables, reference, metric, n, exclude_degenerate)
     with_provenance(dive, "deep_dive", tables).to_csv(table_csv, index=False)
-    write_deep_dive(dive, tables, reference, metric, outdir)
+    n_ranked = len(ranked_order(tables[reference], metric, exclude_degenerate))
+    write_deep_dive(dive, tables, reference, metric, outdir, n_ranked)
     return dive
 
 

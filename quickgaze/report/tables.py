@@ -116,33 +116,66 @@ def rankable(table: pd.DataFrame, exclude_degenerate: bool = True) -> pd.DataFra
     return table[~flagged]
 
 
-def ranking(table: pd.DataFrame, metric: str, n: int,
-            exclude_degenerate: bool = True) -> pd.DataFrame:
-    """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
-    by ``metric``.
+def rank_groups(k: int, n: int) -> list[tuple[str, int, int]]:
+    """The ``(group, start, stop)`` slices of ``k`` images ordered best first:
+    top, middle and bottom, never overlapping, so an image is in one group only
+    and a group's name is true of every image in it.
 
-    Best follows :func:`quickgaze.saliency.metrics.better_direction`: the highest values
-    for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
-    rows with a finite value rank, and by default no degenerate row
-    (:func:`rankable`); ties keep image-id order. Columns:
-    ``group`` (top, middle, bottom), ``rank`` (1 = best), ``image``,
-    ``metric``, ``value``, ``weights_label``.
+    ``k >= 3 n``: the best ``n`` (top), the ``n`` around the median (middle,
+    from ``k // 2 - n // 2``) and the worst ``n`` (bottom). Fewer (``k < 3 n``):
+    every image once, top and bottom ``round(k / 3)`` each (at least 1 for
+    top when ``k >= 1``) and the middle the rest, e.g. 12 images and
+    ``n`` 25 give 4, 4, 4; 2 images 1, 0, 1; 1 image 1, 0, 0. Choice: three
+    groups kept rather than one "all images" gallery, so that the report's
+    groups, file names and the deep dive (the bottom group) have one layout
+    whatever the study's size.
     """
-    check_metric(table, metric, "ranking")
     if n < 1:
         raise ValueError(f"ranking: n must be >= 1, got {n}")
+    if k >= 3 * n:
+        mid = k // 2 - n // 2
+        return [("top", 0, n), ("middle", mid, mid + n), ("bottom", k - n, k)]
+    top = min(k, max(1, int(np.floor(k / 3 + 0.5)))) if k else 0
+    bottom = min(top, k - top)
+    return [("top", 0, top), ("middle", top, k - bottom), ("bottom", k - bottom, k)]
+
+
+def ranked_order(table: pd.DataFrame, metric: str,
+                 exclude_degenerate: bool = True) -> pd.DataFrame:
+    """The rows of ``table`` that rank (``status == ok``, a finite ``metric``, by
+    default not degenerate: :func:`rankable`), best first by the metric's
+    direction (:func:`quickgaze.saliency.metrics.better_direction`; ties keep
+    image-id order), with ``rank`` 1..k."""
+    check_metric(table, metric, "ranking")
     table = rankable(table, exclude_degenerate)
-    if "weights_label" not in table.columns:
-        table = table.assign(weights_label="")
     values = pd.to_numeric(table[metric], errors="coerce").astype(float)
     ok = table[(table["status"] == "ok") & np.isfinite(values)]
     ascending = better_direction(metric) < 0
     ordered = ok.sort_values(metric, ascending=ascending, kind="stable").reset_index(drop=True)
     ordered["rank"] = np.arange(1, len(ordered) + 1)
-    mid = max(0, len(ordered) // 2 - n // 2)
-    groups = [("top", ordered.iloc[:n]), ("middle", ordered.iloc[mid:mid + n]),
-              ("bottom", ordered.iloc[max(0, len(ordered) - n):])]
-    out = pd.concat([g.assign(group=name) for name, g in groups], ignore_index=True)
+    return ordered
+
+
+def ranking(table: pd.DataFrame, metric: str, n: int,
+            exclude_degenerate: bool = True) -> pd.DataFrame:
+    """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
+    by ``metric``; with fewer than ``3 n`` ranked images, every image once in
+    three groups that do not overlap (:func:`rank_groups`).
+
+    Best follows :func:`quickgaze.saliency.metrics.better_direction`: the highest values
+    for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
+    rows with a finite value rank, and by default no degenerate row
+    (:func:`rankable`); ties keep image-id order. Columns:
+    ``group`` (top, middle, bottom), ``rank`` (1 = best, among all ranked
+    images), ``image``, ``metric``, ``value``, ``weights_label``.
+    """
+    rank_groups(0, n)  # checks n
+    ordered = ranked_order(table, metric, exclude_degenerate)
+    if "weights_label" not in ordered.columns:
+        ordered = ordered.assign(weights_label="")
+    groups = [ordered.iloc[start:stop].assign(group=name)
+              for name, start, stop in rank_groups(len(ordered), n)]
+    out = pd.concat(groups, ignore_index=True)
     out = out.rename(columns={metric: "value"}).assign(metric=metric)
     return out[["group", "rank", "image", "metric", "value", "weights_label"]]
 
@@ -290,7 +323,10 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
 
 def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: str,
                     n: int, exclude_degenerate: bool = True) -> pd.DataFrame:
-    """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score.
+    """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score:
+    its ``bottom`` group of :func:`ranking` (with fewer than ``3 n`` ranked
+    images its worst third, :func:`rank_groups`, so no image is called a
+    bottom one that ranks in the top).
 
     Columns: ``rank`` (in the reference, 1 = best, see :func:`ranking`),
     ``image``, one column per name (its ``metric``, NaN when missing or an
