@@ -21,6 +21,7 @@ import numpy as np
 
 from quickgaze.api import VARIANT_DEFAULTS, CamMapper, score
 from quickgaze.io.images import read_map, write_map_png
+from quickgaze.io.records import UNTRAINED_LABEL
 
 
 def _progress(done: int, total: int) -> None:
@@ -90,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets = [args.output]
         try:
             mapper = CamMapper(seed=args.seed, device=args.device, sigma=args.sigma, **variant)
+            if mapper.variant["weights"] == "none":
+                print(f"quickgaze cam: warning: --weights none: seeded random weights "
+                      f"({UNTRAINED_LABEL}); these maps test the pipeline, they are not a "
+                      "trained network's", file=sys.stderr)
             for k, (image, target) in enumerate(zip(args.images, targets), 1):
                 write_map_png(target, mapper(image))
                 _progress(k, len(targets))

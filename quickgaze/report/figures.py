@@ -29,9 +29,11 @@ from quickgaze.report.tables import (
     HEADLINE_LABELS,
     HEADLINE_METRICS,
     deep_dive_table,
+    headline_caption,
     headline_latex,
     headline_markdown,
     headline_table,
+    headline_untrained,
     ranked_order,
     read_tables,
     with_provenance,
@@ -68,14 +70,19 @@ def colour_overlay(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5,
 FIGURE_FORMATS = ("png", "jpg", "pdf", "svg")
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI,
+                title: str = "") -> None:
     """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG,
     for a ``.jpg`` path JPEG of quality 85 (galleries: a quarter of the PNG's size),
-    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path."""
+    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path. ``title``: also
+    written as the file's ``Title`` metadata (PNG, PDF, SVG), the text a
+    program reads back from the figure."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"{path}: figures are written as {', '.join('.' + f for f in FIGURE_FORMATS)}")
-    extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
+    extra: dict = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
+    if title and fmt != "jpg":
+        extra["metadata"] = {"Title": title}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt, **extra)
 
@@ -350,7 +357,9 @@ def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") ->
     fig = Figure(figsize=(4.4 * ncols, height * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     y = np.arange(len(table))
-    names = table["name"].tolist()
+    names = [f"{r['name']} ({UNTRAINED_LABEL})"
+             if is_untrained(r.get("weights_label", "")) else str(r["name"])
+             for r in table.to_dict("records")]
     for ax, m in zip(axes, metrics):
         for yi, r in zip(y, table.to_dict("records")):
             if not np.isfinite(r[m]):
@@ -372,24 +381,38 @@ def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") ->
                      f"{better_phrase(f'{m}_{form}')})", fontsize=9)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
-    fig.suptitle(title or "Headline: mean and 95% CI per image set (circles: variants, "
-                          "squares: baselines, diamonds: humans; dotted: centre bias, "
-                          "dashed: split-half humans)", fontsize=10)
+    fig.suptitle(headline_title(table, title), fontsize=10,
+                 color="firebrick" if headline_untrained(table) else "black")
     return fig
+
+
+def headline_title(table: pd.DataFrame, title: str = "") -> str:
+    """The headline figure's title: ``title`` or what the figure shows, led by the
+    untrained note (:func:`quickgaze.report.tables.headline_untrained`) on its own
+    line when a row was made from random weights."""
+    text = title or ("Headline: mean and 95% CI per image set (circles: variants, "
+                     "squares: baselines, diamonds: humans; dotted: centre bias, "
+                     "dashed: split-half humans)")
+    note = headline_untrained(table)
+    return f"{note}\n{text}" if note else text
 
 
 def write_headline(means_csv: str | os.PathLike, form: str, figures: Sequence[str | os.PathLike],
                    markdown: str | os.PathLike, latex: str | os.PathLike, title: str = "") -> None:
     """The headline figure (one file per path in ``figures``: PNG, PDF or SVG),
     Markdown table and LaTeX table from the comparison's ``means.csv``
-    (:func:`quickgaze.report.tables.headline_table` of map ``form``)."""
+    (:func:`quickgaze.report.tables.headline_table` of map ``form``). Rows made
+    from random weights are labelled in all of them: the figure's title (and
+    its ``Title`` metadata) and tick labels, the tables' caption
+    (:func:`quickgaze.report.tables.headline_caption`)."""
     table = headline_table(pd.read_csv(means_csv), form)
     fig = headline_plot(table, form, title)
     for path in figures:
-        save_figure(fig, path)
-    for path, text in ((markdown, headline_markdown(table)),
-                       (latex, headline_latex(table, caption=title or
-                                              f"Mean and 95% CI per image, {form} map."))):
+        save_figure(fig, path, title=headline_title(table, title))
+    caption = " ".join(filter(None, [title, headline_untrained(table)])) if title else \
+        headline_caption(table, form)
+    for path, text in ((markdown, headline_markdown(table, caption=caption)),
+                       (latex, headline_latex(table, caption=caption))):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
 

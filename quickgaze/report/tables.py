@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quickgaze.io.files import read_json
-from quickgaze.io.records import NOT_AVAILABLE
+from quickgaze.io.records import NOT_AVAILABLE, UNTRAINED_LABEL
 from quickgaze.pipeline.provenance import flat, provenance
 from quickgaze.report import stats
 from quickgaze.saliency.metrics import better_direction
@@ -61,6 +61,34 @@ def with_provenance(out: pd.DataFrame, stage: str,
             out[column] = [distinct([sources[n]] if n in sources else [], column)
                            for n in out[by]]
     return out
+
+
+def weights_labels(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Per name, the distinct ``weights_label`` of its per-image records joined by
+    " | " (``untrained: smoke run`` for random weights, ``COCO_V1``,
+    ``baseline:centre_bias``, ...; "" for a table without the column)."""
+    return {name: " | ".join(sorted({str(v) for v in t["weights_label"].dropna()
+                                     if str(v)}))
+            if "weights_label" in t.columns else "" for name, t in tables.items()}
+
+
+def untrained_names(labels: Mapping[str, str]) -> list[str]:
+    """The names whose ``weights_label`` (:func:`weights_labels`) includes the
+    untrained label, in the given order."""
+    return [name for name, label in labels.items()
+            if UNTRAINED_LABEL in str(label).split(" | ")]
+
+
+def untrained_note(names: Sequence[str]) -> str:
+    """The sentence every output made from untrained weights carries ("" when
+    ``names`` is empty): which names ran with random weights, and that their
+    scores are no finding."""
+    if not names:
+        return ""
+    many = len(names) > 1
+    return (f"{UNTRAINED_LABEL}: {', '.join(names)} {'use' if many else 'uses'} seeded "
+            f"random weights (weights: none); {'their' if many else 'its'} scores test the "
+            "pipeline and say nothing about a trained network.")
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
@@ -234,6 +262,7 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary = stats.summary_table(table, columns, n_boot=n_boot, seed=seed)
     summary.insert(1, "n_images", len(table))
     summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
+    summary.insert(3, "weights_label", weights_labels({"table": table})["table"])
     source = {"table": table}
     ranked, dec, summary = (with_provenance(t, "analysis", source) for t in (ranked, dec, summary))
     ranked.to_csv(ranking_csv, index=False)
@@ -279,20 +308,26 @@ def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_
                 seed: int) -> pd.DataFrame:
     """Mean of every metric per name with its bootstrap CI (ok images only).
 
-    Columns: ``name``, ``kind`` (variant or baseline), ``metric``, ``n``,
-    ``mean``, ``ci_low``, ``ci_high``, ``ci_method``
+    Columns: ``name``, ``kind`` (variant, baseline or ceiling),
+    ``weights_label`` (:func:`weights_labels`: ``untrained: smoke run`` on
+    every row made from random weights), ``metric``, ``n``, ``mean``,
+    ``ci_low``, ``ci_high``, ``ci_method``
     (:func:`quickgaze.report.stats.bootstrap_mean_ci_method`), ``median``. A metric a
-    name lacks gives no row for that name.
+    name lacks gives no row for that name. Choice: the label is a column, not a
+    ``#`` header comment, so the CSV stays one a plain ``read_csv`` reads and the
+    label stays on every row a filter or a join keeps.
     """
+    labels = weights_labels(tables)
     rows = []
     for name, t in tables.items():
         s = stats.summary_table(t, metric_columns(t), n_boot=n_boot, seed=seed)
         for r in s.itertuples(index=False):
-            rows.append({"name": name, "kind": kinds[name], "metric": r.metric, "n": r.n,
+            rows.append({"name": name, "kind": kinds[name], "weights_label": labels[name],
+                         "metric": r.metric, "n": r.n,
                          "mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high,
                          "ci_method": r.ci_method, "median": r.median})
-    return pd.DataFrame(rows, columns=["name", "kind", "metric", "n", "mean", "ci_low",
-                                       "ci_high", "ci_method", "median"])
+    return pd.DataFrame(rows, columns=["name", "kind", "weights_label", "metric", "n", "mean",
+                                       "ci_low", "ci_high", "ci_method", "median"])
 
 
 def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -303,18 +338,21 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     and crop (sign policy ``svd``, see :func:`quickgaze.cam.pca.gradcam_projection`),
     so ``share_flipped`` of a variant is the share of images where the
     notebook's map was inverted relative to that variant's policy.
-    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline or ceiling), ``n``
+    Columns: ``name``, ``kind``, ``weights_label`` (:func:`weights_labels`),
+    ``sign_policy`` ("" for a baseline or ceiling), ``n``
     (ok images with a reference sign), ``n_unknown`` (ok images without one:
     grids too large for the dense SVD, near-tied components), ``n_flipped``,
     ``share_flipped`` (``n_flipped / n``; NaN for a baseline or ceiling, or when
     ``n`` is 0).
     """
+    labels = weights_labels(tables)
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
         has = kinds[name] == "variant" and "sign_flipped" in ok.columns
         known = ok["sign_flipped"].dropna().astype(bool) if has else pd.Series(dtype=bool)
-        rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
+        rows.append({"name": name, "kind": kinds[name], "weights_label": labels[name],
+                     "sign_policy": policies.get(name, ""),
                      "n": len(known), "n_unknown": len(ok) - len(known) if has else len(ok),
                      "n_flipped": int(known.sum()),
                      "share_flipped": float(known.mean()) if len(known) else np.nan})
@@ -333,8 +371,9 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     error), ``best`` (the name with the best score on that image: the highest,
     or the lowest for a lower-is-better metric,
     :func:`quickgaze.saliency.metrics.better_direction`; ties go to the first name;
-    ``""`` when no name has a score) and ``best_value``. Rows go from the
-    worst image up.
+    ``""`` when no name has a score), ``best_value`` and ``weights_label`` (the
+    names' distinct labels, :func:`weights_labels`). Rows go from the worst
+    image up.
     """
     if reference not in tables:
         raise KeyError(f"deep-dive reference '{reference}' is not one of: {', '.join(tables)}")
@@ -350,14 +389,16 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     gain = values * better_direction(metric)  # higher gain = better, either direction
     out["best"] = gain.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
     out["best_value"] = gain.max(axis=1) * better_direction(metric)
+    out["weights_label"] = " | ".join(sorted({v for label in weights_labels(tables).values()
+                                              for v in label.split(" | ") if v}))
     return out
 
 
 #: The references of the share of the gap: the baseline and the human ceiling.
 GAP_FLOOR, GAP_CEILING = "centre_bias", "humans"
 SHARE_IMAGE_COLUMNS = ["name", "metric", "image", "value", "floor", "ceiling", "share"]
-SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "mean", "ci_low", "ci_high",
-                 "ci_method", "median", "share_of_means"]
+SHARE_COLUMNS = ["name", "weights_label", "metric", "floor", "ceiling", "n", "mean", "ci_low",
+                 "ci_high", "ci_method", "median", "share_of_means"]
 
 
 def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -397,19 +438,22 @@ def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, 
 
 
 def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
-                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING,
+                       labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per variant and metric, the mean of the per-image shares of the gap
     (:func:`share_of_gap_images`) with its bootstrap CI
     (:func:`quickgaze.report.stats.summarise`), their median, and ``share_of_means``,
     ``(mean model - mean floor) / (mean ceiling - mean floor)`` over the same
     images. Choice: both, because a per-image share explodes where the
     ceiling is barely above the centre bias, which moves the mean of shares
-    but not the share of means (nor the median). Columns :data:`SHARE_COLUMNS`."""
+    but not the share of means (nor the median). Columns :data:`SHARE_COLUMNS`;
+    ``weights_label`` from ``labels`` by name (:func:`weights_labels`)."""
     rows = []
     for (name, metric), g in per_image.groupby(["name", "metric"], sort=False):
         s = stats.summarise(g["share"], n_boot=n_boot, seed=seed)
         gap = g["ceiling"].mean() - g["floor"].mean()
-        rows.append({"name": name, "metric": metric, "floor": floor, "ceiling": ceiling,
+        rows.append({"name": name, "weights_label": (labels or {}).get(name, ""),
+                     "metric": metric, "floor": floor, "ceiling": ceiling,
                      "n": s["n"], "mean": s["mean"], "ci_low": s["ci_low"],
                      "ci_high": s["ci_high"], "ci_method": s["ci_method"],
                      "median": s["median"],
@@ -431,17 +475,22 @@ def headline_table(means: pd.DataFrame, form: str = "smooth",
     order of ``means``) and, per headline metric of the map ``form`` (``raw`` or
     ``smooth``: the column ``<metric>_<form>``), its mean and 95% CI from
     :func:`means_table`'s rows. Columns: ``name``, ``kind``, ``n`` (the most
-    images any of its metrics has), then ``<metric>``, ``<metric>_ci_low``,
-    ``<metric>_ci_high`` per metric (NaN where the name lacks it)."""
+    images any of its metrics has), ``weights_label`` (means.csv's, "" when it
+    has none), then ``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high`` per
+    metric (NaN where the name lacks it)."""
     if form not in ("raw", "smooth"):
         raise ValueError(f"headline: form must be raw or smooth, got '{form}'")
     names = list(dict.fromkeys(means["name"]))
-    kinds = means.drop_duplicates("name").set_index("name")["kind"]
+    first = means.drop_duplicates("name").set_index("name")
+    kinds = first["kind"]
+    labels = (first["weights_label"].fillna("").astype(str) if "weights_label" in first
+              else pd.Series("", index=first.index))
     names.sort(key=lambda n: KIND_ORDER.get(kinds[n], 0))  # stable: config order per kind
     indexed = means.set_index(["name", "metric"])
     rows = []
     for name in names:
-        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0}
+        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0,
+                                  "weights_label": labels[name]}
         for m in metrics:
             key = (name, f"{m}_{form}")
             found = key in indexed.index
@@ -461,15 +510,32 @@ def _cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> str:
+def headline_untrained(table: pd.DataFrame) -> str:
+    """:func:`untrained_note` of the rows of a :func:`headline_table` made from
+    random weights ("" when none is)."""
+    labels = dict(zip(table["name"], table.get("weights_label", pd.Series("", table.index))))
+    return untrained_note(untrained_names(labels))
+
+
+def headline_caption(table: pd.DataFrame, form: str) -> str:
+    """The headline's caption: what the numbers are, then the untrained note."""
+    return " ".join(filter(None, [f"Mean and 95% CI per image, {form} map.",
+                                  headline_untrained(table)]))
+
+
+def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+                      caption: str = "") -> str:
     """:func:`headline_table` as a Markdown table: ``mean [ci_low, ci_high]`` per cell,
-    3 decimals, ``n/a`` where a name lacks the metric."""
+    3 decimals, ``n/a`` where a name lacks the metric; then, with ``caption``, a
+    blank line and ``Table: <caption>`` (pandoc's caption line)."""
     head = ["name", "kind", "n", *(HEADLINE_LABELS.get(m, m) for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
         cells = [str(r["name"]), str(r["kind"]), str(r["n"]),
                  *(_cell(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
+    if caption:
+        lines += ["", f"Table: {caption}"]
     return "\n".join(lines) + "\n"
 
 
@@ -526,20 +592,27 @@ def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: It
     (:func:`share_of_gap_table`, per image :func:`share_of_gap_images`).
     Writes the CSVs given and returns the tables (keys ``means``, ``paired``,
     ``flips``, ``share``, ``share_images``). ``kind`` is ``variant``,
-    ``baseline`` or ``ceiling``."""
+    ``baseline`` or ``ceiling``. Every table but ``share_images`` names the
+    weights of its rows (``weights_label``; ``weights_label_a`` and ``_b`` in
+    ``paired``), so a number made from random weights says so on its row."""
     tables = read_tables(table_paths)
     baselines, ceilings = set(baselines), set(ceilings)
     kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
              for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
+    labels = weights_labels(tables)
+    paired = stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed)
+    at = list(paired.columns).index("b") + 1
+    for k, side in enumerate(("a", "b")):
+        paired.insert(at + k, f"weights_label_{side}", [labels.get(n, "") for n in paired[side]])
     out = {"means": with_provenance(means_table(tables, kinds, n_boot, seed), "compare",
                                     tables, by="name"),
-           "paired": with_provenance(stats.paired_table(tables, metrics, n_boot=n_boot,
-                                                        seed=seed), "compare", tables),
+           "paired": with_provenance(paired, "compare", tables),
            "flips": with_provenance(sign_flip_table(tables, kinds, policies), "compare",
                                     tables, by="name"),
            "share_images": share_of_gap_images(tables, kinds)}
-    out["share"] = with_provenance(share_of_gap_table(out["share_images"], n_boot, seed),
+    out["share"] = with_provenance(share_of_gap_table(out["share_images"], n_boot, seed,
+                                                      labels=labels),
                                    "compare", tables, by="name")
     for key, path in (("share", share_csv), ("share_images", share_images_csv)):
         if path is not None:
