@@ -32,7 +32,7 @@ from quickgaze.api import CamMapper, score
 from quickgaze.io.images import read_rgb
 from quickgaze.saliency.fixations import load_fixation_source
 
-VARIANTS = {"seed": {"crop_padding": False},
+VARIANTS = {"seed": {"crop_padding": False, "sign_policy": "svd"},
             "fine": {"grid": "finest", "sign_policy": "mean_activation"}}
 SETTINGS = {"fp32": {}, "fp32 channels_last": {"channels_last": True},
             "bf16": {"precision": "bf16"}, "fp16": {"precision": "fp16"}}

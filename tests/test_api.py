@@ -114,7 +114,7 @@ def test_command_line_cam_then_score(tmp_path, salicon_examples):
     proc = subprocess.run([str(COMMAND), "score", str(out / f"{images[0].stem}.png"),
                            "--fixations", str(fixations)], capture_output=True, text=True,
                           check=True)
-    scores = json.loads(proc.stdout)
+    scores = json.loads(proc.stdout)["scores"]
     assert scores == pytest.approx(
         {k: (None if np.isnan(v) else v) for k, v in quickgaze.score(
             written, fixations=np.loadtxt(fixations)).items()})

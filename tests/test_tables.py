@@ -138,12 +138,13 @@ def test_comparison_with_a_baseline_without_cam(tmp_path):
 
 
 def test_deep_dive_names_the_best_variant():
-    tabs = {"seed": _variant([0.9, -0.5, 0.1, -0.2]),
-            "fine": _variant([0.8, 0.4, 0.0, -0.3]),
-            "aligned": _variant([0.7, 0.3, 0.2, np.nan])}
+    # six images: 3 n for n = 2, so the bottom group is the worst two
+    tabs = {"seed": _variant([0.9, -0.5, 0.1, -0.2, 0.5, 0.3]),
+            "fine": _variant([0.8, 0.4, 0.0, -0.3, 0.0, 0.0]),
+            "aligned": _variant([0.7, 0.3, 0.2, np.nan, 0.0, 0.0])}
     dive = tables.deep_dive_table(tabs, "seed", "cc_smooth", 2)
     assert list(dive["image"]) == ["im1", "im3"]  # worst first
-    assert list(dive["rank"]) == [4, 3]
+    assert list(dive["rank"]) == [6, 5]
     assert list(dive["best"]) == ["fine", "seed"]
     assert dive["best_value"].tolist() == [0.4, -0.2]
     with pytest.raises(KeyError, match="reference 'nope'"):
@@ -178,12 +179,12 @@ def test_ranking_top_is_the_lowest_for_a_lower_is_better_metric():
 
 
 def test_deep_dive_best_is_the_lowest_for_a_lower_is_better_metric():
-    tabs = {"seed": _scores("mae_smooth", [0.1, 0.5, 0.2, 0.4]),
-            "fine": _scores("mae_smooth", [0.2, 0.3, 0.1, 0.6]),
-            "aligned": _scores("mae_smooth", [0.3, 0.4, np.nan, 0.2])}
+    tabs = {"seed": _scores("mae_smooth", [0.1, 0.5, 0.2, 0.4, 0.25, 0.3]),
+            "fine": _scores("mae_smooth", [0.2, 0.3, 0.1, 0.6, 0.1, 0.1]),
+            "aligned": _scores("mae_smooth", [0.3, 0.4, np.nan, 0.2, 0.1, 0.1])}
     dive = tables.deep_dive_table(tabs, "seed", "mae_smooth", 2)
     assert list(dive["image"]) == ["im1", "im3"]  # seed's worst (highest MAE) first
-    assert list(dive["rank"]) == [4, 3]
+    assert list(dive["rank"]) == [6, 5]
     assert list(dive["best"]) == ["fine", "aligned"]
     assert dive["best_value"].tolist() == [0.3, 0.2]
 

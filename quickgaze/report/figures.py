@@ -29,9 +29,12 @@ from quickgaze.report.tables import (
     HEADLINE_LABELS,
     HEADLINE_METRICS,
     deep_dive_table,
+    headline_caption,
     headline_latex,
     headline_markdown,
     headline_table,
+    headline_untrained,
+    ranked_order,
     read_tables,
     with_provenance,
 )
@@ -67,14 +70,19 @@ def colour_overlay(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5,
 FIGURE_FORMATS = ("png", "jpg", "pdf", "svg")
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI,
+                title: str = "") -> None:
     """Save ``fig`` atomically (a killed job leaves no half-written figure), as PNG,
     for a ``.jpg`` path JPEG of quality 85 (galleries: a quarter of the PNG's size),
-    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path."""
+    or as vector PDF or SVG for a ``.pdf`` or ``.svg`` path. ``title``: also
+    written as the file's ``Title`` metadata (PNG, PDF, SVG), the text a
+    program reads back from the figure."""
     fmt = Path(path).suffix.lstrip(".").lower()
     if fmt not in FIGURE_FORMATS:
         raise ValueError(f"{path}: figures are written as {', '.join('.' + f for f in FIGURE_FORMATS)}")
-    extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
+    extra: dict = {"pil_kwargs": {"quality": 85}} if fmt == "jpg" else {}
+    if title and fmt != "jpg":
+        extra["metadata"] = {"Title": title}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt, **extra)
 
@@ -151,6 +159,22 @@ def gallery_name(group: str, rank: int, image: str) -> str:
     return f"{group}/{int(rank):05d}_{image}.jpg"
 
 
+def gallery_title(image: str, metric: str, value: float, variant: str, group: str,
+                  rank: int, n_ranked: int) -> str:
+    """A gallery figure's title: the image, its score, the variant, its group and its
+    rank among the ``n_ranked`` ranked images (1 = best by the metric's direction)."""
+    return (f"{image}   {metric} = {_fmt(value)}   "
+            f"({variant}, {group}, rank {int(rank)} of {int(n_ranked)})")
+
+
+def deep_dive_title(image: str, reference: str, rank: int, n_ranked: int, metric: str,
+                    best: str, best_value: float) -> str:
+    """A deep-dive figure's title: the image, its rank in the reference's bottom group
+    among the ``n_ranked`` ranked images (1 = best), and the best name on it."""
+    return (f"{image}   bottom of {reference} (rank {int(rank)} of {int(n_ranked)}) by "
+            f"{metric}; best: {best or 'none'} ({_fmt(best_value)})")
+
+
 def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.PathLike,
                   variant: str) -> list[Path]:
     """One :func:`gallery_figure` per ranked image, at ``outdir/<group>/<rank>_<image>.jpg``.
@@ -175,8 +199,7 @@ def write_gallery(ranking: pd.DataFrame, table: pd.DataFrame, outdir: str | os.P
                 f"EV {_fmt(row.get('explained_variance'))}{flip}"),
                f"smoothed CAM: {base} {_fmt(row.get(base + '_smooth'))}",
                f"ground truth ({row.get('map_source', '') or 'map'})"]
-        title = (f"{r.image}   {metric} = {_fmt(r.value)}   "
-                 f"({variant}, {r.group}, rank {r.rank} of {n_ranked})")
+        title = gallery_title(r.image, metric, r.value, variant, r.group, r.rank, n_ranked)
         fig = gallery_figure(panels["image"], panels["cam"], panels["smooth"], panels["truth"],
                              title, sub, untrained=is_untrained(row.get("weights_label")))
         path = outdir / gallery_name(r.group, r.rank, r.image)
@@ -216,9 +239,10 @@ def deep_dive_figure(image: np.ndarray, truth: np.ndarray, smooths: Mapping[str,
 
 
 def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], reference: str,
-                    metric: str, outdir: str | os.PathLike) -> list[Path]:
+                    metric: str, outdir: str | os.PathLike, n_ranked: int) -> list[Path]:
     """One :func:`deep_dive_figure` per row of ``dive`` (see
-    :func:`quickgaze.report.tables.deep_dive_table`) at ``outdir/<rank>_<image>.jpg``."""
+    :func:`quickgaze.report.tables.deep_dive_table`) at ``outdir/<rank>_<image>.jpg``;
+    ``n_ranked``: how many images of the reference rank (the titles' "of")."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     indexed = {name: t.set_index("image") for name, t in tables.items()}
@@ -234,8 +258,8 @@ def write_deep_dive(dive: pd.DataFrame, tables: Mapping[str, pd.DataFrame], refe
                 m = read_map(t.loc[r.image, "smooth_path"])
                 smooths[name] = m if m.shape == image.shape[:2] else None
         scores = {name: by_image.loc[r.image, name] for name in indexed}
-        title = (f"{r.image}   bottom of {reference} (rank {r.rank}) by {metric};"
-                 f" best: {r.best or 'none'} ({_fmt(r.best_value)})")
+        title = deep_dive_title(r.image, reference, r.rank, n_ranked, metric, r.best,
+                                r.best_value)
         untrained = any(is_untrained(t.loc[r.image, "weights_label"]) for t in indexed.values()
                         if r.image in t.index and "weights_label" in t.columns)
         fig = deep_dive_figure(image, truth, smooths, scores, r.best, title,
@@ -348,7 +372,9 @@ def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") ->
     fig = Figure(figsize=(4.4 * ncols, height * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     y = np.arange(len(table))
-    names = table["name"].tolist()
+    names = [f"{r['name']} ({UNTRAINED_LABEL})"
+             if is_untrained(r.get("weights_label", "")) else str(r["name"])
+             for r in table.to_dict("records")]
     for ax, m in zip(axes, metrics):
         for yi, r in zip(y, table.to_dict("records")):
             if not np.isfinite(r[m]):
@@ -368,24 +394,38 @@ def headline_plot(table: pd.DataFrame, form: str = "smooth", title: str = "") ->
                      f"{better_phrase(f'{m}_{form}')})", fontsize=9)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
-    fig.suptitle(title or "Headline: mean and 95% CI per image set (circles: variants, "
-                          "squares: baselines, diamonds: humans; dotted: centre bias, "
-                          "dashed: split-half humans)", fontsize=10)
+    fig.suptitle(headline_title(table, title), fontsize=10,
+                 color="firebrick" if headline_untrained(table) else "black")
     return fig
+
+
+def headline_title(table: pd.DataFrame, title: str = "") -> str:
+    """The headline figure's title: ``title`` or what the figure shows, led by the
+    untrained note (:func:`quickgaze.report.tables.headline_untrained`) on its own
+    line when a row was made from random weights."""
+    text = title or ("Headline: mean and 95% CI per image set (circles: variants, "
+                     "squares: baselines, diamonds: humans; dotted: centre bias, "
+                     "dashed: split-half humans)")
+    note = headline_untrained(table)
+    return f"{note}\n{text}" if note else text
 
 
 def write_headline(means_csv: str | os.PathLike, form: str, figures: Sequence[str | os.PathLike],
                    markdown: str | os.PathLike, latex: str | os.PathLike, title: str = "") -> None:
     """The headline figure (one file per path in ``figures``: PNG, PDF or SVG),
     Markdown table and LaTeX table from the comparison's ``means.csv``
-    (:func:`quickgaze.report.tables.headline_table` of map ``form``)."""
+    (:func:`quickgaze.report.tables.headline_table` of map ``form``). Rows made
+    from random weights are labelled in all of them: the figure's title (and
+    its ``Title`` metadata) and tick labels, the tables' caption
+    (:func:`quickgaze.report.tables.headline_caption`)."""
     table = headline_table(pd.read_csv(means_csv), form)
     fig = headline_plot(table, form, title)
     for path in figures:
-        save_figure(fig, path)
-    for path, text in ((markdown, headline_markdown(table)),
-                       (latex, headline_latex(table, caption=title or
-                                              f"Mean and 95% CI per image, {form} map."))):
+        save_figure(fig, path, title=headline_title(table, title))
+    caption = " ".join(filter(None, [title, headline_untrained(table)])) if title else \
+        headline_caption(table, form)
+    for path, text in ((markdown, headline_markdown(table, caption=caption)),
+                       (latex, headline_latex(table, caption=caption))):
         with atomic_path(path) as tmp:
             Path(tmp).write_text(text)
 
@@ -463,7 +503,8 @@ def write_deep_dive_outputs(table_paths: Mapping[str, str | os.PathLike], refere
     tables = read_tables(table_paths)
     dive = deep_dive_table(tables, reference, metric, n, exclude_degenerate)
     with_provenance(dive, "deep_dive", tables).to_csv(table_csv, index=False)
-    write_deep_dive(dive, tables, reference, metric, outdir)
+    n_ranked = len(ranked_order(tables[reference], metric, exclude_degenerate))
+    write_deep_dive(dive, tables, reference, metric, outdir, n_ranked)
     return dive
 
 

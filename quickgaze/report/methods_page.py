@@ -19,7 +19,12 @@ from typing import Any
 import pandas as pd
 
 import quickgaze
-from quickgaze.report.tables import provenance_columns
+from quickgaze.report.tables import (
+    provenance_columns,
+    untrained_names,
+    untrained_note,
+    weights_labels,
+)
 from quickgaze.saliency import metrics
 
 
@@ -83,16 +88,20 @@ def methods_page(tables: Mapping[str, pd.DataFrame], dataset: Mapping[str, Any],
     image's centre bias was fitted
     (:func:`quickgaze.report.tables.centre_bias_fit`), shown under Evaluation
     as "centre bias: ..." (empty: no such line). ``today`` (default: the UTC
-    date) is the page's date."""
+    date) is the page's date. A study with a name made from random weights
+    opens with a red banner, :func:`quickgaze.report.tables.untrained_note`."""
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
     params = pd.DataFrame({name: {k: str(v) for k, v in block.items()}
                            for name, block in variants.items()})
     where = {f"{k}.{k2}" if isinstance(v, dict) else k: v2
              for k, v in dataset.items() for k2, v2 in (v.items() if isinstance(v, dict)
                                                          else [(k, v)])}
+    note = untrained_note(untrained_names(weights_labels(tables)))
     sections = [
         (f"<h1>Methods</h1><p>Made on {today.isoformat()} (UTC) by quickgaze "
         f"{html.escape(quickgaze.__version__)}.</p>"),
+        (f'<p class="untrained" style="color: firebrick; font-weight: bold; border: 2px solid '
+         f'firebrick; padding: 0.5em">{html.escape(note)}</p>' if note else ""),
         "<h2>Dataset</h2>", _table(_settings(where)), _table(image_counts(tables)),
         (f"<p>categories: {html.escape(categories)}</p>" if categories else ""),
         ("<h2>Variants</h2><p>CAM parameters of every variant (its config block over "

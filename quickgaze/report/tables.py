@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from quickgaze.io.files import read_json
-from quickgaze.io.records import NOT_AVAILABLE
+from quickgaze.io.records import NOT_AVAILABLE, UNTRAINED_LABEL
 from quickgaze.pipeline.provenance import flat, provenance
 from quickgaze.report import stats
 from quickgaze.saliency.metrics import better_direction
@@ -61,6 +61,34 @@ def with_provenance(out: pd.DataFrame, stage: str,
             out[column] = [distinct([sources[n]] if n in sources else [], column)
                            for n in out[by]]
     return out
+
+
+def weights_labels(tables: Mapping[str, pd.DataFrame]) -> dict[str, str]:
+    """Per name, the distinct ``weights_label`` of its per-image records joined by
+    " | " (``untrained: smoke run`` for random weights, ``COCO_V1``,
+    ``baseline:centre_bias``, ...; "" for a table without the column)."""
+    return {name: " | ".join(sorted({str(v) for v in t["weights_label"].dropna()
+                                     if str(v)}))
+            if "weights_label" in t.columns else "" for name, t in tables.items()}
+
+
+def untrained_names(labels: Mapping[str, str]) -> list[str]:
+    """The names whose ``weights_label`` (:func:`weights_labels`) includes the
+    untrained label, in the given order."""
+    return [name for name, label in labels.items()
+            if UNTRAINED_LABEL in str(label).split(" | ")]
+
+
+def untrained_note(names: Sequence[str]) -> str:
+    """The sentence every output made from untrained weights carries ("" when
+    ``names`` is empty): which names ran with random weights, and that their
+    scores are no finding."""
+    if not names:
+        return ""
+    many = len(names) > 1
+    return (f"{UNTRAINED_LABEL}: {', '.join(names)} {'use' if many else 'uses'} seeded "
+            f"random weights (weights: none); {'their' if many else 'its'} scores test the "
+            "pipeline and say nothing about a trained network.")
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
@@ -117,33 +145,66 @@ def rankable(table: pd.DataFrame, exclude_degenerate: bool = True) -> pd.DataFra
     return table[~flagged]
 
 
-def ranking(table: pd.DataFrame, metric: str, n: int,
-            exclude_degenerate: bool = True) -> pd.DataFrame:
-    """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
-    by ``metric``.
+def rank_groups(k: int, n: int) -> list[tuple[str, int, int]]:
+    """The ``(group, start, stop)`` slices of ``k`` images ordered best first:
+    top, middle and bottom, never overlapping, so an image is in one group only
+    and a group's name is true of every image in it.
 
-    Best follows :func:`quickgaze.saliency.metrics.better_direction`: the highest values
-    for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
-    rows with a finite value rank, and by default no degenerate row
-    (:func:`rankable`); ties keep image-id order. Columns:
-    ``group`` (top, middle, bottom), ``rank`` (1 = best), ``image``,
-    ``metric``, ``value``, ``weights_label``.
+    ``k >= 3 n``: the best ``n`` (top), the ``n`` around the median (middle,
+    from ``k // 2 - n // 2``) and the worst ``n`` (bottom). Fewer (``k < 3 n``):
+    every image once, top and bottom ``round(k / 3)`` each (at least 1 for
+    top when ``k >= 1``) and the middle the rest, e.g. 12 images and
+    ``n`` 25 give 4, 4, 4; 2 images 1, 0, 1; 1 image 1, 0, 0. Choice: three
+    groups kept rather than one "all images" gallery, so that the report's
+    groups, file names and the deep dive (the bottom group) have one layout
+    whatever the study's size.
     """
-    check_metric(table, metric, "ranking")
     if n < 1:
         raise ValueError(f"ranking: n must be >= 1, got {n}")
+    if k >= 3 * n:
+        mid = k // 2 - n // 2
+        return [("top", 0, n), ("middle", mid, mid + n), ("bottom", k - n, k)]
+    top = min(k, max(1, int(np.floor(k / 3 + 0.5)))) if k else 0
+    bottom = min(top, k - top)
+    return [("top", 0, top), ("middle", top, k - bottom), ("bottom", k - bottom, k)]
+
+
+def ranked_order(table: pd.DataFrame, metric: str,
+                 exclude_degenerate: bool = True) -> pd.DataFrame:
+    """The rows of ``table`` that rank (``status == ok``, a finite ``metric``, by
+    default not degenerate: :func:`rankable`), best first by the metric's
+    direction (:func:`quickgaze.saliency.metrics.better_direction`; ties keep
+    image-id order), with ``rank`` 1..k."""
+    check_metric(table, metric, "ranking")
     table = rankable(table, exclude_degenerate)
-    if "weights_label" not in table.columns:
-        table = table.assign(weights_label="")
     values = pd.to_numeric(table[metric], errors="coerce").astype(float)
     ok = table[(table["status"] == "ok") & np.isfinite(values)]
     ascending = better_direction(metric) < 0
     ordered = ok.sort_values(metric, ascending=ascending, kind="stable").reset_index(drop=True)
     ordered["rank"] = np.arange(1, len(ordered) + 1)
-    mid = max(0, len(ordered) // 2 - n // 2)
-    groups = [("top", ordered.iloc[:n]), ("middle", ordered.iloc[mid:mid + n]),
-              ("bottom", ordered.iloc[max(0, len(ordered) - n):])]
-    out = pd.concat([g.assign(group=name) for name, g in groups], ignore_index=True)
+    return ordered
+
+
+def ranking(table: pd.DataFrame, metric: str, n: int,
+            exclude_degenerate: bool = True) -> pd.DataFrame:
+    """Best ``n`` (top), worst ``n`` (bottom) and the ``n`` images around the median
+    by ``metric``; with fewer than ``3 n`` ranked images, every image once in
+    three groups that do not overlap (:func:`rank_groups`).
+
+    Best follows :func:`quickgaze.saliency.metrics.better_direction`: the highest values
+    for most metrics, the lowest for KLD, MAE and MSE. Only ``status == ok``
+    rows with a finite value rank, and by default no degenerate row
+    (:func:`rankable`); ties keep image-id order. Columns:
+    ``group`` (top, middle, bottom), ``rank`` (1 = best, among all ranked
+    images), ``image``, ``metric``, ``value``, ``weights_label``.
+    """
+    rank_groups(0, n)  # checks n
+    ordered = ranked_order(table, metric, exclude_degenerate)
+    if "weights_label" not in ordered.columns:
+        ordered = ordered.assign(weights_label="")
+    groups = [ordered.iloc[start:stop].assign(group=name)
+              for name, start, stop in rank_groups(len(ordered), n)]
+    out = pd.concat(groups, ignore_index=True)
     out = out.rename(columns={metric: "value"}).assign(metric=metric)
     return out[["group", "rank", "image", "metric", "value", "weights_label"]]
 
@@ -202,6 +263,7 @@ def write_variant_analysis(parquet: str, ranking_csv: str, deciles_csv: str, sum
     summary = stats.summary_table(table, columns, n_boot=n_boot, seed=seed)
     summary.insert(1, "n_images", len(table))
     summary.insert(2, "n_errors", int((table["status"] != "ok").sum()))
+    summary.insert(3, "weights_label", weights_labels({"table": table})["table"])
     source = {"table": table}
     ranked, dec, summary = (with_provenance(t, "analysis", source) for t in (ranked, dec, summary))
     ranked.to_csv(ranking_csv, index=False)
@@ -247,20 +309,26 @@ def means_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str], n_
                 seed: int) -> pd.DataFrame:
     """Mean of every metric per name with its bootstrap CI (ok images only).
 
-    Columns: ``name``, ``kind`` (variant or baseline), ``metric``, ``n``,
-    ``mean``, ``ci_low``, ``ci_high``, ``ci_method``
+    Columns: ``name``, ``kind`` (variant, baseline or ceiling),
+    ``weights_label`` (:func:`weights_labels`: ``untrained: smoke run`` on
+    every row made from random weights), ``metric``, ``n``, ``mean``,
+    ``ci_low``, ``ci_high``, ``ci_method``
     (:func:`quickgaze.report.stats.bootstrap_mean_ci_method`), ``median``. A metric a
-    name lacks gives no row for that name.
+    name lacks gives no row for that name. Choice: the label is a column, not a
+    ``#`` header comment, so the CSV stays one a plain ``read_csv`` reads and the
+    label stays on every row a filter or a join keeps.
     """
+    labels = weights_labels(tables)
     rows = []
     for name, t in tables.items():
         s = stats.summary_table(t, metric_columns(t), n_boot=n_boot, seed=seed)
         for r in s.itertuples(index=False):
-            rows.append({"name": name, "kind": kinds[name], "metric": r.metric, "n": r.n,
+            rows.append({"name": name, "kind": kinds[name], "weights_label": labels[name],
+                         "metric": r.metric, "n": r.n,
                          "mean": r.mean, "ci_low": r.ci_low, "ci_high": r.ci_high,
                          "ci_method": r.ci_method, "median": r.median})
-    return pd.DataFrame(rows, columns=["name", "kind", "metric", "n", "mean", "ci_low",
-                                       "ci_high", "ci_method", "median"])
+    return pd.DataFrame(rows, columns=["name", "kind", "weights_label", "metric", "n", "mean",
+                                       "ci_low", "ci_high", "ci_method", "median"])
 
 
 def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -271,18 +339,21 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
     and crop (sign policy ``svd``, see :func:`quickgaze.cam.pca.gradcam_projection`),
     so ``share_flipped`` of a variant is the share of images where the
     notebook's map was inverted relative to that variant's policy.
-    Columns: ``name``, ``kind``, ``sign_policy`` ("" for a baseline or ceiling), ``n``
+    Columns: ``name``, ``kind``, ``weights_label`` (:func:`weights_labels`),
+    ``sign_policy`` ("" for a baseline or ceiling), ``n``
     (ok images with a reference sign), ``n_unknown`` (ok images without one:
     grids too large for the dense SVD, near-tied components), ``n_flipped``,
     ``share_flipped`` (``n_flipped / n``; NaN for a baseline or ceiling, or when
     ``n`` is 0).
     """
+    labels = weights_labels(tables)
     rows = []
     for name, t in tables.items():
         ok = t[t["status"] == "ok"]
         has = kinds[name] == "variant" and "sign_flipped" in ok.columns
         known = ok["sign_flipped"].dropna().astype(bool) if has else pd.Series(dtype=bool)
-        rows.append({"name": name, "kind": kinds[name], "sign_policy": policies.get(name, ""),
+        rows.append({"name": name, "kind": kinds[name], "weights_label": labels[name],
+                     "sign_policy": policies.get(name, ""),
                      "n": len(known), "n_unknown": len(ok) - len(known) if has else len(ok),
                      "n_flipped": int(known.sum()),
                      "share_flipped": float(known.mean()) if len(known) else np.nan})
@@ -291,15 +362,19 @@ def sign_flip_table(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str]
 
 def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: str,
                     n: int, exclude_degenerate: bool = True) -> pd.DataFrame:
-    """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score.
+    """The bottom (worst) ``n`` images of ``reference`` by ``metric`` and every name's score:
+    its ``bottom`` group of :func:`ranking` (with fewer than ``3 n`` ranked
+    images its worst third, :func:`rank_groups`, so no image is called a
+    bottom one that ranks in the top).
 
     Columns: ``rank`` (in the reference, 1 = best, see :func:`ranking`),
     ``image``, one column per name (its ``metric``, NaN when missing or an
     error), ``best`` (the name with the best score on that image: the highest,
     or the lowest for a lower-is-better metric,
     :func:`quickgaze.saliency.metrics.better_direction`; ties go to the first name;
-    ``""`` when no name has a score) and ``best_value``. Rows go from the
-    worst image up.
+    ``""`` when no name has a score), ``best_value`` and ``weights_label`` (the
+    names' distinct labels, :func:`weights_labels`). Rows go from the worst
+    image up.
     """
     if reference not in tables:
         raise KeyError(f"deep-dive reference '{reference}' is not one of: {', '.join(tables)}")
@@ -315,6 +390,8 @@ def deep_dive_table(tables: Mapping[str, pd.DataFrame], reference: str, metric: 
     gain = values * better_direction(metric)  # higher gain = better, either direction
     out["best"] = gain.fillna(-np.inf).idxmax(axis=1).where(has_any, "")
     out["best_value"] = gain.max(axis=1) * better_direction(metric)
+    out["weights_label"] = " | ".join(sorted({v for label in weights_labels(tables).values()
+                                              for v in label.split(" | ") if v}))
     return out
 
 
@@ -345,9 +422,10 @@ def centre_bias_fit(sigma_source: str, n_with_fixations: int, n_folds: int) -> s
 #: The references of the share of the gap: the baseline and the human ceiling.
 GAP_FLOOR, GAP_CEILING = "centre_bias", "humans"
 SHARE_IMAGE_COLUMNS = ["name", "metric", "image", "value", "floor", "ceiling", "share"]
-SHARE_COLUMNS = ["name", "metric", "floor", "ceiling", "n", "share", "ci_low", "ci_high",
-                 "ci_method", "mean_of_shares", "mean_of_shares_ci_low", "mean_of_shares_ci_high",
-                 "mean_of_shares_ci_method", "median_of_shares", "n_shares"]
+SHARE_COLUMNS = ["name", "weights_label", "metric", "floor", "ceiling", "n", "share",
+                 "ci_low", "ci_high", "ci_method", "mean_of_shares", "mean_of_shares_ci_low",
+                 "mean_of_shares_ci_high", "mean_of_shares_ci_method", "median_of_shares",
+                 "n_shares"]
 
 
 def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, str],
@@ -387,7 +465,8 @@ def share_of_gap_images(tables: Mapping[str, pd.DataFrame], kinds: Mapping[str, 
 
 
 def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
-                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING) -> pd.DataFrame:
+                       floor: str = GAP_FLOOR, ceiling: str = GAP_CEILING,
+                       labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per variant and metric, its share of the gap over the images of
     :func:`share_of_gap_images` (every image the three scored).
 
@@ -404,14 +483,16 @@ def share_of_gap_table(per_image: pd.DataFrame, n_boot: int, seed: int,
     the ceiling is barely above the centre bias (on the real examples one
     image with a gap of 0.016 and a share of -78.6 carried 67% of the summed
     |share|); such an image moves the mean of shares, not the ratio, whose
-    denominator it hardly changes. Columns :data:`SHARE_COLUMNS`."""
+    denominator it hardly changes. Columns :data:`SHARE_COLUMNS`;
+    ``weights_label`` from ``labels`` by name (:func:`weights_labels`)."""
     rows = []
     for (name, metric), g in per_image.groupby(["name", "metric"], sort=False):
         s = stats.summarise(g["share"], n_boot=n_boot, seed=seed)
         num = (g["value"] - g["floor"]).to_numpy(dtype=float)
         den = (g["ceiling"] - g["floor"]).to_numpy(dtype=float)
         low, high, method = stats.bootstrap_ratio_ci_method(num, den, n_boot=n_boot, seed=seed)
-        rows.append({"name": name, "metric": metric, "floor": floor, "ceiling": ceiling,
+        rows.append({"name": name, "weights_label": (labels or {}).get(name, ""),
+                     "metric": metric, "floor": floor, "ceiling": ceiling,
                      "n": len(g), "share": stats.ratio_of_means(num, den), "ci_low": low,
                      "ci_high": high, "ci_method": method, "mean_of_shares": s["mean"],
                      "mean_of_shares_ci_low": s["ci_low"],
@@ -434,17 +515,22 @@ def headline_table(means: pd.DataFrame, form: str = "smooth",
     order of ``means``) and, per headline metric of the map ``form`` (``raw`` or
     ``smooth``: the column ``<metric>_<form>``), its mean and 95% CI from
     :func:`means_table`'s rows. Columns: ``name``, ``kind``, ``n`` (the most
-    images any of its metrics has), then ``<metric>``, ``<metric>_ci_low``,
-    ``<metric>_ci_high`` per metric (NaN where the name lacks it)."""
+    images any of its metrics has), ``weights_label`` (means.csv's, "" when it
+    has none), then ``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high`` per
+    metric (NaN where the name lacks it)."""
     if form not in ("raw", "smooth"):
         raise ValueError(f"headline: form must be raw or smooth, got '{form}'")
     names = list(dict.fromkeys(means["name"]))
-    kinds = means.drop_duplicates("name").set_index("name")["kind"]
+    first = means.drop_duplicates("name").set_index("name")
+    kinds = first["kind"]
+    labels = (first["weights_label"].fillna("").astype(str) if "weights_label" in first
+              else pd.Series("", index=first.index))
     names.sort(key=lambda n: KIND_ORDER.get(kinds[n], 0))  # stable: config order per kind
     indexed = means.set_index(["name", "metric"])
     rows = []
     for name in names:
-        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0}
+        row: dict[str, object] = {"name": name, "kind": kinds[name], "n": 0,
+                                  "weights_label": labels[name]}
         for m in metrics:
             key = (name, f"{m}_{form}")
             found = key in indexed.index
@@ -464,15 +550,32 @@ def _cell(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> str:
+def headline_untrained(table: pd.DataFrame) -> str:
+    """:func:`untrained_note` of the rows of a :func:`headline_table` made from
+    random weights ("" when none is)."""
+    labels = dict(zip(table["name"], table.get("weights_label", pd.Series("", table.index))))
+    return untrained_note(untrained_names(labels))
+
+
+def headline_caption(table: pd.DataFrame, form: str) -> str:
+    """The headline's caption: what the numbers are, then the untrained note."""
+    return " ".join(filter(None, [f"Mean and 95% CI per image, {form} map.",
+                                  headline_untrained(table)]))
+
+
+def headline_markdown(table: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS,
+                      caption: str = "") -> str:
     """:func:`headline_table` as a Markdown table: ``mean [ci_low, ci_high]`` per cell,
-    3 decimals, ``n/a`` where a name lacks the metric."""
+    3 decimals, ``n/a`` where a name lacks the metric; then, with ``caption``, a
+    blank line and ``Table: <caption>`` (pandoc's caption line)."""
     head = ["name", "kind", "n", *(HEADLINE_LABELS.get(m, m) for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table.to_dict("records"):
         cells = [str(r["name"]), str(r["kind"]), str(r["n"]),
                  *(_cell(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
+    if caption:
+        lines += ["", f"Table: {caption}"]
     return "\n".join(lines) + "\n"
 
 
@@ -534,17 +637,25 @@ def write_comparison(table_paths: Mapping[str, str | os.PathLike], baselines: It
     (:attr:`quickgaze.saliency.fixation_stats.FixationStats.centre_bias_fit`:
     whether each image's centre bias was fitted without it) is a column of
     the means, paired and share tables, because the centre bias is a name in
-    them, the floor of the share and the reference of every information gain."""
+    them, the floor of the share and the reference of every information gain.
+    Every table but ``share_images`` names the weights of its rows
+    (``weights_label``; ``weights_label_a`` and ``_b`` in ``paired``), so a
+    number made from random weights says so on its row."""
     tables = read_tables(table_paths)
     baselines, ceilings = set(baselines), set(ceilings)
     kinds = {n: "baseline" if n in baselines else "ceiling" if n in ceilings else "variant"
              for n in tables}
     metrics = sorted({c for t in tables.values() for c in metric_columns(t)})
+    labels = weights_labels(tables)
+    paired = stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed, kinds=kinds)
+    at = list(paired.columns).index("b") + 1
+    for k, side in enumerate(("a", "b")):
+        paired.insert(at + k, f"weights_label_{side}", [labels.get(n, "") for n in paired[side]])
     out = {"means": means_table(tables, kinds, n_boot, seed),
-           "paired": stats.paired_table(tables, metrics, n_boot=n_boot, seed=seed, kinds=kinds),
+           "paired": paired,
            "flips": sign_flip_table(tables, kinds, policies),
            "share_images": share_of_gap_images(tables, kinds)}
-    out["share"] = share_of_gap_table(out["share_images"], n_boot, seed)
+    out["share"] = share_of_gap_table(out["share_images"], n_boot, seed, labels=labels)
     for key in ("means", "paired", "share"):
         out[key] = out[key].assign(centre_bias_fit=centre_bias_fit)
     for key in ("means", "flips", "share"):
