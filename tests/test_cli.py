@@ -77,7 +77,8 @@ def test_expected_failures_are_one_line_with_a_nonzero_status(tmp_path, images):
         (["cam", str(not_an_image), "-o", out, *FAST], 1,
          f"quickgaze cam: error: {not_an_image}: cannot decode image (UnidentifiedImageError"),
         (["cam", image, "-o", out, "--weights", str(tmp_path / "none.pth")], 1,
-         f"quickgaze cam: error: weights file '{tmp_path / 'none.pth'}' does not exist"),
+         (f"quickgaze cam: error: quickgaze.cam_map: variant 'cam_map': weights: local "
+          f"state_dict file '{tmp_path / 'none.pth'}' does not exist (or is not a file)")),
         (["cam", image, "-o", out, "--weights", str(corrupt)], 1,
          (f"quickgaze cam: error: weights file '{corrupt}' is not a state_dict of "
           "fasterrcnn_resnet50_fpn: not a valid PyTorch checkpoint (UnpicklingError)")),
