@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from quickgaze.cam.eigencam import CamResult, CamSettings, compute_variant_cams
-from quickgaze.cam.gradcam_methods import method_cams
 from quickgaze.cam.models import build_model, device_label, resolve_device, weights_identity
 from quickgaze.cam.networks import EIGENCAM
 from quickgaze.cam.variants import forward_key, setting, size_guard
@@ -170,6 +169,10 @@ def cam_job(ids: list[str], images: dict[str, Path], outputs: dict[str, dict[str
                         keep_copy(outputs[n][i])
         good = [(i, img, note) for i, img, err, note in batch if not err]
         if good and not eigencam:
+            # grad-cam (and the sklearn it imports) costs seconds to import: only the jobs
+            # of its methods pay for it (the stage hash reads this import all the same).
+            from quickgaze.cam.gradcam_methods import method_cams
+
             for n in names:
                 todo = [(i, img, note) for i, img, note in good if i in stale[n]]
                 if not todo:
