@@ -177,7 +177,7 @@ def test_centre_bias_scores_zero_information_gain_against_itself(real_points):
 
 # Record keys a pseudo-variant's table need not repeat: the CAM's files, and the
 # provenance dict, which the tables hold flattened (provenance_* columns).
-NOT_SHARED = {"cam_path", "smooth_path", "input_tokens", "provenance"}
+NOT_SHARED = {"cam_path", "smooth_path", "input_tokens", "output_tokens", "provenance"}
 
 
 @pytest.mark.slow
